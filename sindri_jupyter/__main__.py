@@ -1,0 +1,3 @@
+from sindri_jupyter.cli import main
+
+raise SystemExit(main())

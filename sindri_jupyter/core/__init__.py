@@ -1,0 +1,1 @@
+"""Provider protocol, lifecycle engine, state store, waiting and HTTP policy."""
