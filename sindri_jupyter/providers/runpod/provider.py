@@ -1,0 +1,461 @@
+"""RunPodProvider: the Provider protocol on RunPod REST v2 GPU pods.
+
+Config read, from ``config.providers.runpod`` (any object with these
+attributes; a missing section or attribute means the default in brackets):
+
+    name [config.name]              pod name prefix; the marker is appended
+    gpu_type_id [resources.gpu.type] catalog id or display name, any spelling
+    gpu_count [resources.gpu.count or 1]
+    gpu_fallbacks [[]]              GPUs to try in order when out of capacity
+    cloud_type [SECURE]             SECURE | COMMUNITY (spot is retired)
+    container_disk_in_gb [resources.disk_gb or RunPod's default]
+    volume_in_gb [none]             host-local persistent volume, >= 10 GB
+    volume_mount_path [/workspace]  where the volume mounts
+    network_volume_id [none]        attach this network volume (wins over volume_in_gb)
+    data_center_ids [[]]            RunPod enforces these, it does not prefer them
+    ports [[]]                      extra ports; 22/tcp is always added
+    compute_plan, docker_args       not applicable (reported in the plan)
+
+and ``config.name``, ``config.deployment.image``, ``config.deployment.env``.
+
+The pod carries ``SINDRI_MARKER`` (``handle.marker``) in its env and at the end
+of its name, so ``find`` resolves a create whose answer was lost, and
+``list_owned`` finds every pod this tool made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from sindri_jupyter.core.types import (
+    Capabilities,
+    Check,
+    Endpoint,
+    Handle,
+    Note,
+    Observed,
+    Plan,
+    State,
+)
+from sindri_jupyter.errors import (
+    AuthError,
+    CapacityError,
+    ConfigError,
+    ProviderAPIError,
+)
+from sindri_jupyter.providers.runpod import gpus
+from sindri_jupyter.providers.runpod.client import DEFAULT_BASE_URL, RunPodClient
+from sindri_jupyter.providers.runpod.models import GpuType, Pod
+
+log = logging.getLogger(__name__)
+
+MARKER_ENV = "SINDRI_MARKER"
+NAME_ENV = "SINDRI_ENV"
+CATALOG_TTL = 60.0  # seconds a catalog answer is reused between plan and create
+
+STATES = {
+    "PROVISIONING": State.PROVISIONING,
+    "STARTING": State.STARTING,
+    "RUNNING": State.RUNNING,
+    "EXITED": State.STOPPED,
+    "ERROR": State.FAILED,
+    "TERMINATED": State.GONE,
+}
+NOT_APPLICABLE = {
+    "compute_plan": "RunPod GPU pods have no compute plan: vCPU and memory come with "
+    "the GPU type and count",
+    "docker_args": "RunPod takes no Docker runtime flags (shared memory and the like "
+    "are fixed per machine); a start command goes in the image",
+}
+RETIRED = {
+    "interruptible": "spot (interruptible) pods were removed from RunPod's API in 2026",
+    "spot": "spot (interruptible) pods were removed from RunPod's API in 2026",
+    "bid_per_gpu": "spot (interruptible) pods were removed from RunPod's API in 2026",
+    "support_public_ip": "REST v2 has no public-IP knob; SECURE cloud always has one",
+    "min_vcpu_count": "REST v2 derives vCPUs from the GPU type",
+    "min_memory_in_gb": "REST v2 derives memory from the GPU type",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The RunPod section with defaults applied; see the module docstring."""
+
+    pod_name: str
+    image: str
+    env: dict[str, str]
+    gpu: str
+    gpu_count: int
+    fallbacks: tuple[str, ...]
+    cloud: str
+    disk: int | None
+    volume_gb: int | None
+    mount_path: str
+    network_volume_id: str | None
+    data_center_ids: tuple[str, ...]
+    ports: tuple[str, ...]
+
+
+def settings_from(config: Any) -> Settings:
+    """Read the config object (any attributes-bearing object) into Settings."""
+    section = getattr(getattr(config, "providers", None), "runpod", None)
+    deployment = getattr(config, "deployment", None)
+    resources = getattr(deployment, "resources", None)
+    want_gpu = getattr(resources, "gpu", None)
+    opt = lambda key, default=None: _attr(section, key, default)  # noqa: E731
+    _refuse_retired(section)
+    cloud = str(opt("cloud_type") or "SECURE").upper()
+    if cloud not in ("SECURE", "COMMUNITY"):
+        raise ConfigError(
+            [f"providers.runpod.cloud_type: {cloud!r} is not available on RunPod"],
+            hint=RETIRED["spot"] + "; use SECURE or COMMUNITY"
+            if cloud in ("SPOT", "INTERRUPTIBLE") else "use SECURE or COMMUNITY",
+        )
+    gpu = opt("gpu_type_id") or getattr(want_gpu, "type", None)
+    if not gpu:
+        raise ConfigError(["providers.runpod.gpu_type_id is not set"],
+                          hint="set it, e.g. gpu_type_id: RTX 4090 (`sindri gpus`)")
+    image = getattr(deployment, "image", None)
+    if not image:
+        raise ConfigError(["deployment.image is not set"],
+                          hint="RunPod pods need an image, e.g. "
+                          "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404")
+    volume = opt("volume_in_gb")
+    if volume and volume < 10:
+        raise ConfigError([f"providers.runpod.volume_in_gb: {volume} is below 10"],
+                          hint="RunPod volumes are at least 10 GB; use 0 for none")
+    return Settings(
+        pod_name=str(opt("name") or getattr(config, "name", "sindri")),
+        image=str(image),
+        env=dict(getattr(deployment, "env", None) or {}),
+        gpu=str(gpu),
+        gpu_count=int(opt("gpu_count") or getattr(want_gpu, "count", None) or 1),
+        fallbacks=tuple(opt("gpu_fallbacks") or ()),
+        cloud=cloud,
+        disk=opt("container_disk_in_gb") or getattr(resources, "disk_gb", None),
+        volume_gb=volume or None,
+        mount_path=str(opt("volume_mount_path") or "/workspace"),
+        network_volume_id=opt("network_volume_id"),
+        data_center_ids=tuple(opt("data_center_ids") or ()),
+        ports=tuple(opt("ports") or ()),
+    )
+
+
+def _attr(section: Any, key: str, default: Any = None) -> Any:
+    value = getattr(section, key, None) if section is not None else None
+    return default if value is None else value
+
+
+def _refuse_retired(section: Any) -> None:
+    used = [k for k in RETIRED if _attr(section, k)]
+    if used:
+        raise ConfigError([f"providers.runpod.{k}: {RETIRED[k]}" for k in used],
+                          hint="remove these keys; use cloud_type SECURE or COMMUNITY")
+
+
+def pod_body(s: Settings, gpu_id: str, handle: Handle, env_name: str) -> dict:
+    """The CreatePodRequest for one GPU choice; only fields v2 knows."""
+    env = dict(s.env)
+    env.update({MARKER_ENV: handle.marker, NAME_ENV: env_name})
+    if handle.data.get("public_key"):
+        env["PUBLIC_KEY"] = str(handle.data["public_key"])
+    body: dict[str, Any] = {
+        "name": f"{s.pod_name}-{handle.marker}",
+        "image": s.image,
+        "gpu": {"id": gpu_id, "count": s.gpu_count},  # always send count (2026-08)
+        "cloud": s.cloud,
+        "ports": list(dict.fromkeys([*s.ports, "22/tcp"])),
+        "env": env,
+    }
+    if s.disk:
+        body["disk"] = int(s.disk)
+    if s.data_center_ids:
+        body["dataCenterIds"] = list(s.data_center_ids)
+    if s.network_volume_id:
+        body["mounts"] = {"network": [{"volumeId": s.network_volume_id,
+                                       "path": s.mount_path}]}
+    elif s.volume_gb:
+        body["mounts"] = {"persistent": {"size": int(s.volume_gb), "path": s.mount_path}}
+    return body
+
+
+def notes_for(s: Settings, section: Any) -> tuple[Note, ...]:
+    notes = [
+        Note("gpu_type_id", "mapped", f"gpu.id = {s.gpu!r}"),
+        Note("gpu_count", "mapped", f"gpu.count = {s.gpu_count}"),
+        Note("cloud_type", "mapped", f"cloud = {s.cloud}"),
+        Note("ports", "mapped", "ports = " + ", ".join(dict.fromkeys([*s.ports,
+                                                                      "22/tcp"]))),
+    ]
+    if s.disk:
+        notes.append(Note("container_disk_in_gb", "mapped", f"disk = {s.disk} GB"))
+    if s.network_volume_id:
+        notes.append(Note("network_volume_id", "mapped",
+                          f"mounts.network at {s.mount_path}"))
+        if s.volume_gb:
+            notes.append(Note("volume_in_gb", "not applicable",
+                              "a pod has one mount: the network volume wins"))
+    elif s.volume_gb:
+        notes.append(Note("volume_in_gb", "mapped", f"mounts.persistent {s.volume_gb} "
+                          f"GB at {s.mount_path} (host-local, lost on destroy)"))
+    if s.data_center_ids:
+        notes.append(Note("data_center_ids", "honoured",
+                          "RunPod places the pod only there (enforced)"))
+    if s.fallbacks:
+        notes.append(Note("gpu_fallbacks", "honoured",
+                          "tried in order when out of capacity"))
+    for key, why in NOT_APPLICABLE.items():
+        if _attr(section, key):
+            notes.append(Note(key, "not applicable", why))
+    return tuple(notes)
+
+
+def ssh_endpoint(pod: Pod, *, allow_loopback: bool = False) -> Endpoint | None:
+    """The direct SSH endpoint: a public TCP mapping of private port 22.
+
+    Never a private address and never the HTTP proxy. Loopback is accepted only
+    when the API itself is on loopback (the fake RunPod in tests and rehearsals).
+    """
+    for port in pod.runtime_ports:
+        if port.private == 22 and port.type.lower() == "tcp" and port.public:
+            if _public_ip(port.ip, allow_loopback):
+                return Endpoint(kind="ssh", host=str(port.ip), port=int(port.public),
+                                user="root", extra={"pod_id": pod.id})
+    direct = pod.ssh_direct  # same mapping, reported on its own by v2
+    if direct is not None and _public_ip(direct.host, allow_loopback):
+        return Endpoint(kind="ssh", host=direct.host, port=direct.port,
+                        user=direct.username or "root", extra={"pod_id": pod.id})
+    return None
+
+
+def _public_ip(text: str | None, allow_loopback: bool) -> bool:
+    try:
+        address = ipaddress.ip_address(text or "")
+    except ValueError:
+        return False
+    return address.is_global or (allow_loopback and address.is_loopback)
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class RunPodProvider:
+    """GPU pods on RunPod; see the module docstring for the config it reads."""
+
+    name = "runpod"
+    capabilities = Capabilities(gpu=True, pause=True, volumes=True, autoscaling=False)
+
+    def __init__(
+        self,
+        section: Any = None,
+        *,
+        client: RunPodClient | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        # ``section`` is accepted for the registry's calling convention; every
+        # call reads the config it is given, so one provider serves many configs.
+        self._section = section
+        self._env = os.environ if environ is None else environ
+        self._client = client
+        self._owns_client = client is None
+        self._catalogs: dict[tuple[str, int], tuple[float, list[GpuType]]] = {}
+
+    @property
+    def base_url(self) -> str:
+        if self._client is not None:
+            return self._client.base_url
+        return self._env.get("SINDRI_RUNPOD_API_URL") or DEFAULT_BASE_URL
+
+    def client(self) -> RunPodClient:
+        if self._client is None:
+            self._client = RunPodClient.from_env(self._env)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None
+
+    async def catalog(self, cloud: str, count: int) -> list[GpuType]:
+        """GPU types with availability for ``count`` GPUs in ``cloud``, cached briefly."""
+        key, now = (cloud, count), time.monotonic()
+        cached = self._catalogs.get(key)
+        if cached and now - cached[0] < CATALOG_TTL:
+            return cached[1]
+        found = await self.client().gpu_types(availability=True, count=count, cloud=cloud)
+        self._catalogs[key] = (now, found)
+        return found
+
+    # -- Provider protocol ------------------------------------------------------
+
+    async def plan(self, config: Any) -> Plan:
+        s = settings_from(config)
+        catalog = await self.catalog(s.cloud, s.gpu_count)
+        gpu = gpus.resolve(s.gpu, catalog, where="providers.runpod.gpu_type_id")
+        fallbacks = [gpus.resolve(f, catalog, where="providers.runpod.gpu_fallbacks").id
+                     for f in s.fallbacks]
+        unit = gpu.price(s.cloud)
+        price = unit * s.gpu_count if unit is not None else None
+        availability = gpu.availability or "unknown"
+        shown = f"${price:.2f}/h" if price is not None else "price unknown"
+        summary = (f"{s.gpu_count}x {gpu.name} ({gpu.memory} GB) on RunPod "
+                   f"{s.cloud} cloud, {shown}, availability {availability}")
+        return Plan(
+            provider=self.name, name=getattr(config, "name", s.pod_name),
+            summary=summary, gpu=gpu.id, gpu_count=s.gpu_count, price_per_hour=price,
+            availability=availability, notes=notes_for(s, _section_of(config)),
+            data={"cloud": s.cloud, "fallbacks": fallbacks, "image": s.image},
+        )
+
+    async def create(self, config: Any, handle: Handle) -> Handle:
+        """One create per GPU choice; the next choice only after a capacity 400."""
+        s = settings_from(config)
+        catalog = await self.catalog(s.cloud, s.gpu_count)
+        choices = [gpus.resolve(name, catalog, where="providers.runpod.gpu_type_id")
+                   for name in (s.gpu, *s.fallbacks)]
+        refused: list[CapacityError] = []
+        env_name = str(getattr(config, "name", s.pod_name))
+        for gpu in choices:
+            try:
+                pod = await self.client().create_pod(pod_body(s, gpu.id, handle, env_name))
+            except CapacityError as exc:
+                log.info("no capacity for %s on %s cloud; %d choice(s) left", gpu.id,
+                         s.cloud, len(choices) - len(refused) - 1)
+                refused.append(exc)
+                continue
+            log.info("created pod %s (%s x%d)", pod.id, gpu.id, s.gpu_count)
+            data = {**handle.data, "pod_name": pod.name, "gpu": gpu.id,
+                    "gpu_count": s.gpu_count, "cloud": s.cloud,
+                    "price_per_hour": pod.cost if pod.cost else gpu.price(s.cloud)}
+            return dataclasses.replace(handle, resource_id=pod.id, data=data)
+        raise await self._no_capacity(s, choices, refused[-1])
+
+    async def _no_capacity(self, s: Settings, choices: Sequence[GpuType],
+                           last: CapacityError) -> CapacityError:
+        other = "COMMUNITY" if s.cloud == "SECURE" else "SECURE"
+        fresh = await self.client().gpu_types(count=s.gpu_count, cloud=s.cloud)
+        other_cloud = await self.client().gpu_types(count=s.gpu_count, cloud=other)
+        options = gpus.alternatives(
+            choices[0], cloud=s.cloud, count=s.gpu_count, same_cloud=fresh,
+            other_cloud=other_cloud, pinned_dcs=s.data_center_ids,
+        )
+        tried = ", ".join(g.id for g in choices)
+        hint = ("try: " + "; ".join(options)) if options else \
+            "no similar GPU is free right now; try again later"
+        return CapacityError(
+            f"no {s.cloud} capacity for {s.gpu_count}x {tried}",
+            provider=self.name, status=last.status, request_id=last.request_id,
+            detail=last.detail, hint=hint + " (set gpu_fallbacks to try them in order)",
+            alternatives=options,
+        )
+
+    async def find(self, handle: Handle) -> Handle | None:
+        matches = [p for p in await self.client().list_pods() if _marked(p, handle.marker)]
+        if not matches:
+            return None
+        if len(matches) > 1:
+            log.warning("%d pods carry marker %s: %s; keeping the first, destroy the "
+                        "others by hand", len(matches), handle.marker,
+                        ", ".join(p.id for p in matches))
+        return dataclasses.replace(handle, resource_id=matches[0].id)
+
+    async def get(self, handle: Handle) -> Observed:
+        if not handle.resource_id:
+            found = await self.find(handle)
+            if found is None:
+                return Observed(State.GONE, message=f"no pod carries {handle.marker}")
+            handle = found
+        try:
+            pod = await self.client().get_pod(handle.resource_id)
+        except ProviderAPIError as exc:
+            if exc.status == 404:
+                return Observed(State.GONE, raw_state="404",
+                                message=f"pod {handle.resource_id} no longer exists")
+            raise
+        return self.observe(pod)
+
+    def observe(self, pod: Pod) -> Observed:
+        state = STATES.get(pod.status.upper(), State.UNKNOWN)
+        endpoint = None
+        if state is State.RUNNING:
+            endpoint = ssh_endpoint(pod, allow_loopback=_is_loopback_url(self.base_url))
+        message = f"pod {pod.id} is {pod.status or 'without status'}"
+        if state is State.RUNNING and endpoint is None:
+            message += "; no public TCP mapping for port 22 yet"
+        elif state is State.UNKNOWN:
+            message += " (a status this version does not know)"
+        return Observed(state, raw_state=pod.status, endpoint=endpoint,
+                        message=message, price_per_hour=pod.cost)
+
+    async def start(self, handle: Handle) -> None:
+        await self._action(handle, "start", ok={"RUNNING", "STARTING", "PROVISIONING"})
+
+    async def stop(self, handle: Handle) -> None:
+        await self._action(handle, "stop", ok={"EXITED"})
+
+    async def _action(self, handle: Handle, action: str, *, ok: set[str]) -> None:
+        try:
+            await self.client().pod_action(handle.resource_id, action)
+        except ProviderAPIError as exc:
+            if exc.status != 409:
+                raise
+            pod = await self.client().get_pod(handle.resource_id)
+            if pod.status not in ok:
+                raise
+            log.debug("%s pod %s: already %s", action, pod.id, pod.status)
+
+    async def destroy(self, handle: Handle) -> None:
+        target = handle if handle.resource_id else await self.find(handle)
+        if target is None:
+            return
+        try:
+            await self.client().delete_pod(target.resource_id)
+        except ProviderAPIError as exc:
+            if exc.status != 404:
+                raise
+
+    async def list_owned(self) -> list[Handle]:
+        return [
+            Handle(provider=self.name, name=p.env.get(NAME_ENV) or p.name,
+                   marker=p.env[MARKER_ENV], resource_id=p.id,
+                   data={"gpu": p.gpu_id, "price_per_hour": p.cost})
+            for p in await self.client().list_pods() if p.env.get(MARKER_ENV)
+        ]
+
+    async def check(self) -> list[Check]:
+        """One cheap call (list pods) that explains a refused key plainly."""
+        if not self._env.get("RUNPOD_API_KEY") and self._client is None:
+            return [Check("runpod API key", False, "RUNPOD_API_KEY is not set",
+                          fix="create a key in the RunPod console (Settings > API "
+                          "Keys) and export RUNPOD_API_KEY=...")]
+        try:
+            pods = await self.client().list_pods()
+        except AuthError as exc:
+            return [Check("runpod API key", False, exc.message, fix=exc.hint)]
+        except ProviderAPIError as exc:
+            return [Check("runpod API", False, exc.message, fix=exc.hint)]
+        owned = sum(1 for p in pods if p.env.get(MARKER_ENV))
+        return [Check("runpod API key", True, f"accepted by {self.base_url}; "
+                      f"{len(pods)} pod(s), {owned} made by sindri")]
+
+
+def _marked(pod: Pod, marker: str) -> bool:
+    return pod.env.get(MARKER_ENV) == marker or pod.name.endswith(f"-{marker}")
+
+
+def _section_of(config: Any) -> Any:
+    return getattr(getattr(config, "providers", None), "runpod", None)
