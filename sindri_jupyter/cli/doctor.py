@@ -1,0 +1,123 @@
+"""``sindri doctor`` and ``sindri gpus``: checks and catalogs across providers."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+from sindri_jupyter.core import paths
+from sindri_jupyter.core.types import Check
+
+
+async def run(provider: str | None, *, fix: bool) -> list[Check]:
+    checks = [_python(), _ipykernel(), _state_dir(), _ssh_key(fix), *_stray_kernels()]
+    if provider:
+        from sindri_jupyter.core.engine import Engine
+
+        engine = Engine()
+        try:
+            checks.extend(await engine.provider(provider).check())
+        finally:
+            await engine.aclose()
+    return checks
+
+
+def _python() -> Check:
+    ok = sys.version_info >= (3, 10)
+    return Check("python", ok, sys.version.split()[0],
+                 None if ok else "install Python 3.10 or newer")
+
+
+def _ipykernel() -> Check:
+    ok = importlib.util.find_spec("ipykernel") is not None
+    return Check("ipykernel", ok, "importable" if ok else "missing",
+                 None if ok else f"{sys.executable} -m pip install ipykernel")
+
+
+def _state_dir() -> Check:
+    try:
+        home = paths.home()
+        probe = home / ".doctor-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        return Check("state dir", False, str(exc),
+                     "set SINDRI_HOME to a writable folder")
+    return Check("state dir", True, f"{home} is writable")
+
+
+def key_path():
+    return paths.home() / "keys" / "id_ed25519"
+
+
+def _ssh_key(fix: bool) -> Check:
+    path = key_path()
+    if not path.exists() and fix:
+        from sindri_jupyter.remote.keys import ensure_key_pair
+
+        ensure_key_pair(path.parent)
+    if not path.exists():
+        return Check("ssh key", False, f"no key at {path}", "sindri doctor --fix")
+    mode = path.stat().st_mode & 0o777
+    if mode != 0o600:
+        return Check("ssh key", False, f"{path} has mode {mode:o}", f"chmod 600 {path}")
+    return Check("ssh key", True, f"{path} (mode 600)")
+
+
+def _stray_kernels() -> list[Check]:
+    """Kernels whose environment is no longer recorded (left by a crash)."""
+    from sindri_jupyter.core.state import Store
+
+    root = paths.home() / "envs"
+    if not root.exists():
+        return []
+    known = {r.name for r in Store.default().all()}
+    stray = [p.name for p in sorted(root.iterdir())
+             if (p / "kernel.json").exists() and p.name not in known]
+    if not stray:
+        return [Check("stray kernels", True, "none")]
+    return [Check("stray kernels", False, "kernels of forgotten environments: "
+                  + ", ".join(stray), "remove their folders under " + str(root))]
+
+
+async def gpus(provider: str | None, min_vram: float | None) -> list[dict[str, Any]]:
+    """Rows of the GPU catalog: provider, id, name, vram_gb, price, availability."""
+    from sindri_jupyter.core.engine import Engine
+
+    names = [provider] if provider else ["local"]
+    engine = Engine()
+    rows: list[dict[str, Any]] = []
+    try:
+        for name in names:
+            if name == "local":
+                rows.extend(local_gpus())
+                continue
+            catalog = getattr(engine.provider(name), "gpus", None)
+            if catalog is not None:
+                rows.extend(await catalog())
+    finally:
+        await engine.aclose()
+    if min_vram is not None:
+        rows = [r for r in rows if (r.get("vram_gb") or 0) >= min_vram]
+    return sorted(rows, key=lambda r: (r.get("price_per_hour") is None,
+                                       r.get("price_per_hour") or 0))
+
+
+def local_gpus() -> list[dict[str, Any]]:
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    out = subprocess.run([smi, "--query-gpu=index,name,memory.total",
+                          "--format=csv,noheader,nounits"],
+                         capture_output=True, text=True, timeout=20, env=os.environ)
+    rows = []
+    for line in out.stdout.strip().splitlines():
+        index, name, mem = (part.strip() for part in line.split(",", 2))
+        rows.append({"provider": "local", "id": index, "name": name,
+                     "vram_gb": round(float(mem) / 1024, 1), "price_per_hour": 0.0,
+                     "availability": "this machine"})
+    return rows

@@ -1,0 +1,26 @@
+"""Where sindri keeps its state: ``SINDRI_HOME`` or the platform's data dir."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    """The state directory, created with mode 0700 on first use."""
+    configured = os.environ.get("SINDRI_HOME")
+    if configured:
+        path = Path(configured).expanduser()
+    else:
+        from platformdirs import user_data_dir
+
+        path = Path(user_data_dir("sindri-jupyter", appauthor=False))
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def env_dir(name: str) -> Path:
+    """Private folder of one environment: keys, host-key pin, kernel files."""
+    path = home() / "envs" / name
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,184 @@
+"""The script that starts an environment kernel on its host, fed on stdin.
+
+The same script serves every provider: ``local`` pipes it to a local Python,
+``ssh``, RunPod and Northflank pipe it through an SSH channel. Its parameters,
+the kernel's HMAC key among them, are embedded in the script text, so they
+travel on stdin and never on a command line. On the host it:
+
+1. makes the private working folder (mode 0700);
+2. finds ipykernel, or installs it into a private virtual environment there;
+3. picks free ports on 127.0.0.1 (the kernel listens on loopback only);
+4. writes the connection file (mode 0600) and starts ipykernel in a new
+   session, so it outlives the SSH channel and the client process;
+5. prints one JSON line: pid, ports, Python version, connection file.
+
+Other verbs of the same script check a recorded kernel and stop it.
+"""
+
+from __future__ import annotations
+
+import json
+
+# Runs on the host, under whatever Python 3 it has: standard library only.
+_HOST_SCRIPT = r'''
+import json, os, signal, socket, subprocess, sys, time
+
+P = json.loads(PARAMS)
+WORK = os.path.expanduser(P["workdir"])
+CF = os.path.join(WORK, "kernel.json")
+PIDFILE = os.path.join(WORK, "kernel.pid")
+PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def say(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def recorded_pid():
+    try:
+        with open(PIDFILE) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def python_with_ipykernel():
+    candidates = [P.get("python") or sys.executable,
+                  os.path.join(WORK, ".venv", "bin", "python")]
+    for py in candidates:
+        ok = subprocess.run([py, "-c", "import ipykernel"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL).returncode == 0
+        if ok:
+            return py
+    if not P.get("install", True):
+        return None
+    venv = os.path.join(WORK, ".venv")
+    sys.stderr.write("ipykernel is missing on this host: installing it into %s\n" % venv)
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True,
+                   stdout=sys.stderr, stderr=sys.stderr)
+    py = os.path.join(venv, "bin", "python")
+    subprocess.run([py, "-m", "pip", "install", "-q", "ipykernel"], check=True,
+                   stdout=sys.stderr, stderr=sys.stderr)
+    return py
+
+
+def free_ports(n):
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def start():
+    os.makedirs(WORK, mode=0o700, exist_ok=True)
+    pid = recorded_pid()
+    if pid and alive(pid) and os.path.exists(CF) and not P.get("fresh"):
+        with open(CF) as f:
+            info = json.load(f)
+        if info.get("key") == P["key"]:
+            return say({"ok": True, "pid": pid, "reused": True, "python": py_version(),
+                        "ports": {k: info[k] for k in PORTS}, "connection_file": CF})
+        stop_pid(pid)
+    py = python_with_ipykernel()
+    if py is None:
+        return say({"ok": False, "error": "ipykernel is not installed on the host"})
+    info = dict(zip(PORTS, free_ports(5)))
+    info.update(ip="127.0.0.1", transport="tcp", key=P["key"],
+                signature_scheme="hmac-sha256", kernel_name="sindri")
+    fd = os.open(CF, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f)
+    cwd = os.path.expanduser(P.get("cwd") or WORK)
+    os.makedirs(cwd, exist_ok=True)
+    env = dict(os.environ, **P.get("env", {}))
+    env["SINDRI_ENVIRONMENT"] = P.get("name", "")
+    log = open(os.path.join(WORK, "kernel.log"), "ab")
+    proc = subprocess.Popen([py, "-m", "ipykernel_launcher", "-f", CF], cwd=cwd, env=env,
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True)
+    with open(PIDFILE, "w") as f:
+        f.write(str(proc.pid))
+    say({"ok": True, "pid": proc.pid, "reused": False, "python": py_version(py),
+         "ports": {k: info[k] for k in PORTS}, "connection_file": CF})
+
+
+def py_version(py=None):
+    if py is None or py == sys.executable:
+        return sys.version.split()[0]
+    out = subprocess.run([py, "-c", "import sys; print(sys.version.split()[0])"],
+                         capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def stop_pid(pid, grace=5.0):
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, signal.SIGTERM)
+    end = time.time() + grace
+    while time.time() < end and alive(pid):
+        time.sleep(0.05)
+    if alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def status():
+    pid = recorded_pid()
+    say({"ok": True, "pid": pid, "alive": bool(pid and alive(pid))})
+
+
+def stop():
+    pid = recorded_pid()
+    if pid:
+        stop_pid(pid)
+    for path in (PIDFILE, CF):
+        if os.path.exists(path):
+            os.remove(path)
+    if P.get("remove"):
+        import shutil
+        shutil.rmtree(WORK, ignore_errors=True)
+    say({"ok": True, "pid": pid, "stopped": True})
+
+
+{"start": start, "status": status, "stop": stop}[P["verb"]]()
+'''
+
+
+def script(verb: str, **params: object) -> str:
+    """The host script for ``verb`` (start, status, stop) with its parameters."""
+    params["verb"] = verb
+    return f"PARAMS = {json.dumps(json.dumps(params))}\n{_HOST_SCRIPT}"
+
+
+def parse_reply(stdout: str) -> dict:
+    """The last JSON line the host script printed."""
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    return {}

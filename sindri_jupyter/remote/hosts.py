@@ -1,0 +1,59 @@
+"""Pick the host of an environment from its record: this machine or SSH.
+
+This is the seam between the engine and the remote layer: the engine hands a
+state-store record over and gets an ``EnvironmentKernel`` whose host knows how
+to run the bootstrap and reach the kernel's ports.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sindri_jupyter.core import paths
+from sindri_jupyter.errors import ConfigError, KernelError
+from sindri_jupyter.remote.envkernel import EnvironmentKernel, LocalHost
+
+if TYPE_CHECKING:
+    from sindri_jupyter.config.models import SindriConfig
+    from sindri_jupyter.core.state import Record
+
+
+def public_key(name: str) -> str:
+    """The environment's SSH public key, generating the pair on first use."""
+    from sindri_jupyter.remote.keys import ensure_key_pair
+
+    return ensure_key_pair(paths.env_dir(name)).public_key
+
+
+def kernel_env(record: "Record", config: "SindriConfig | None") -> dict[str, str]:
+    """The kernel's environment variables, read from the config, never stored."""
+    if config is None and record.config_path:
+        from sindri_jupyter.config import load
+
+        try:
+            config = load(record.config_path)
+        except ConfigError:
+            config = None
+    return dict(config.deployment.env) if config else {}
+
+
+def environment_kernel(record: "Record", config: "SindriConfig | None") -> EnvironmentKernel:
+    data = record.handle_data
+    endpoint = record.endpoint or {}
+    kind = endpoint.get("kind", "local")
+    if kind == "local":
+        host = LocalHost(data.get("python"))
+        workdir = data.get("host_workdir") or str(paths.env_dir(record.name) / "kernel")
+    elif kind == "ssh":
+        from sindri_jupyter.remote.sshhost import SSHHost
+
+        host = SSHHost.for_record(record)
+        workdir = data.get("host_workdir") or f"~/.sindri/envs/{record.name}"
+    else:
+        raise KernelError(f"unknown endpoint kind {kind!r} for {record.name!r}",
+                          hint="this environment was recorded by a newer sindri")
+    return EnvironmentKernel(
+        record.name, host, paths.env_dir(record.name), workdir,
+        python=data.get("python") if kind == "ssh" else None,
+        cwd=data.get("cwd"), env=kernel_env(record, config),
+    )

@@ -1,0 +1,220 @@
+"""A fake RunPod REST v2 server on loopback, for tests and offline rehearsal.
+
+It speaks RunPod's wire format: bearer auth, problem+json errors, ``x-request-id``
+and ``RateLimit`` / ``RateLimit-Policy`` on every answer, closed request bodies
+(unknown field -> 422), 409 for an action not in the pod's ``actions``. Pods walk
+a timeline PROVISIONING -> STARTING -> RUNNING (seconds per phase, 0 = instant);
+``runtime`` is null, then ``{}``, then filled, and the direct SSH mapping of a
+running pod points at the sshd host and port given to the fake.
+
+    fake = FakeRunPod(ssh_port=2222).start()
+    fake.inject("create", status=500, after=True)   # the pod exists, the answer lies
+    ... RunPodClient(fake.api_key, fake.url) ...
+    fake.count("POST", "/v2/pods"); fake.stop()
+
+Run it for a rehearsal (then point SINDRI_RUNPOD_API_URL at it):
+
+    python -m sindri_jupyter.testing.fake_runpod --port 8765 --ssh-port 2222
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sindri_jupyter.errors import UsageError
+from sindri_jupyter.testing import fake_runpod_catalog as cat
+
+ACTIONS = {
+    "PROVISIONING": ["stop", "terminate"],
+    "STARTING": ["stop", "terminate"],
+    "RUNNING": ["stop", "restart", "terminate"],
+    "EXITED": ["start", "terminate"],
+    "ERROR": ["start", "terminate"],
+}
+OPS = ("list_pods", "create", "get_pod", "update_pod", "delete_pod", "action", "logs",
+       "gpus", "cpus", "datacenters", "volumes", "ssh_keys", "billing", "*")
+WINDOWS = (("minute", 60), ("hour", 3600), ("day", 86400))
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour; see ``FakeRunPod.inject``."""
+
+    op: str
+    status: int | None = None
+    retry_after: float | None = None
+    retry_after_date: bool = False
+    times: int = 1
+    delay: float = 0.0
+    drop: bool = False
+    after: bool = False
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Logged:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    status: int  # 0 when the connection was dropped without an answer
+    op: str
+
+
+@dataclass
+class FakePod:
+    id: str
+    body: dict[str, Any]
+    created: float
+    data_center: str
+    cost: float
+    desired: str = "RUNNING"  # RUNNING or EXITED
+    phase_start: float = 0.0
+    running_since: float | None = None
+    status_override: str | None = None
+    accrued: float = 0.0
+    logs: list[tuple[str, str]] = field(default_factory=list)
+
+
+class FakeRunPod:
+    """The fake server; every attribute below may be changed while it runs."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "fake-runpod-key",
+        ssh_host: str = "127.0.0.1",
+        ssh_port: int = 22,
+        provision_seconds: float = 0.0,
+        start_seconds: float = 0.0,
+        page_size: int | None = None,
+        quota_per_minute: int = 600,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api_key = api_key
+        self.ssh_host, self.ssh_port, self.ssh_type = ssh_host, ssh_port, "tcp"
+        self.provision_seconds, self.start_seconds = provision_seconds, start_seconds
+        self.page_size = page_size  # None: plain {"pods": [...]}; N: paginated
+        self.quotas = {"minute": quota_per_minute, "hour": quota_per_minute * 50,
+                       "day": quota_per_minute * 800}
+        self.clock = clock
+        self.pods: dict[str, FakePod] = {}
+        self.volumes: dict[str, dict[str, Any]] = {}
+        self.ssh_keys: list[str] = []
+        self.gpus = cat.gpu_catalog()
+        self.stock: dict[tuple[str, str], str] = {}  # (gpu id, cloud) -> level
+        self.requests: list[Logged] = []
+        self._faults: list[Fault] = []
+        self._used: dict[str, tuple[float, int]] = {}
+        self._lock = threading.RLock()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeRunPod":
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="fake-runpod", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "FakeRunPod":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- test controls ------------------------------------------------------------
+
+    def inject(self, op: str, *, status: int | None = None,
+               retry_after: float | None = None, retry_after_date: bool = False,
+               times: int = 1, delay: float = 0.0, drop: bool = False,
+               after: bool = False, detail: str | None = None) -> None:
+        """Misbehave on the next ``times`` requests of ``op`` (one of OPS).
+
+        ``status`` answers with that problem+json; ``retry_after`` adds the
+        header (``retry_after_date`` sends it as an HTTP date); ``delay`` sleeps
+        first; ``drop`` closes the connection without an answer; ``after`` does
+        the real work (e.g. creates the pod) before failing. A 400 without
+        ``detail`` carries RunPod's "no instances available" text.
+        """
+        if op not in OPS:
+            raise UsageError(f"unknown fake operation {op!r}", hint=", ".join(OPS))
+        with self._lock:
+            self._faults.append(Fault(op, status, retry_after, retry_after_date,
+                                      times, delay, drop, after, detail))
+
+    def set_stock(self, gpu_id: str, cloud: str, level: str) -> None:
+        """Availability of ``gpu_id`` in ``cloud``: NONE makes creates fail (400)."""
+        with self._lock:
+            self.stock[(gpu_id, cloud)] = level
+
+    def delete_out_of_band(self, pod_id: str) -> None:
+        """Remove a pod as if someone deleted it in RunPod's console."""
+        with self._lock:
+            self.pods.pop(pod_id, None)
+
+    def count(self, method: str | None = None, path: str | None = None) -> int:
+        """Requests logged so far, filtered by method and exact path or prefix*."""
+        with self._lock:
+            return sum(1 for r in self.requests if _matches(r, method, path))
+
+    def live_pods(self) -> list[str]:
+        with self._lock:
+            return list(self.pods)
+
+    def take_fault(self, op: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.op in (op, "*") and fault.times > 0:
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def rate_headers(self) -> dict[str, str]:
+        """RateLimit headers after counting one more request in every window."""
+        now, live, policy = self.clock(), [], []
+        with self._lock:
+            for name, length in WINDOWS:
+                start, used = self._used.get(name, (now, 0))
+                if now - start >= length:
+                    start, used = now, 0
+                self._used[name] = (start, used + 1)
+                left = max(0, self.quotas[name] - used - 1)
+                live.append(f'"{name}";r={left};t={int(length - (now - start)) or 1}')
+                policy.append(f'"{name}";q={self.quotas[name]};w={length}')
+        return {"RateLimit": ", ".join(live), "RateLimit-Policy": ", ".join(policy)}
+
+
+def _matches(r: Logged, method: str | None, path: str | None) -> bool:
+    if method and r.method != method:
+        return False
+    if path is None:
+        return True
+    return r.path.startswith(path[:-1]) if path.endswith("*") else r.path == path
