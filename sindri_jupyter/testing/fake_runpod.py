@@ -35,14 +35,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sindri_jupyter.errors import UsageError
 from sindri_jupyter.testing import fake_runpod_catalog as cat
+from sindri_jupyter.testing.fake_runpod_api import Api, FakePod, Reply, problem, route
 
-ACTIONS = {
-    "PROVISIONING": ["stop", "terminate"],
-    "STARTING": ["stop", "terminate"],
-    "RUNNING": ["stop", "restart", "terminate"],
-    "EXITED": ["start", "terminate"],
-    "ERROR": ["start", "terminate"],
-}
 OPS = ("list_pods", "create", "get_pod", "update_pod", "delete_pod", "action", "logs",
        "gpus", "cpus", "datacenters", "volumes", "ssh_keys", "billing", "*")
 WINDOWS = (("minute", 60), ("hour", 3600), ("day", 86400))
@@ -71,21 +65,6 @@ class Logged:
     body: Any
     status: int  # 0 when the connection was dropped without an answer
     op: str
-
-
-@dataclass
-class FakePod:
-    id: str
-    body: dict[str, Any]
-    created: float
-    data_center: str
-    cost: float
-    desired: str = "RUNNING"  # RUNNING or EXITED
-    phase_start: float = 0.0
-    running_since: float | None = None
-    status_override: str | None = None
-    accrued: float = 0.0
-    logs: list[tuple[str, str]] = field(default_factory=list)
 
 
 class FakeRunPod:
@@ -218,3 +197,175 @@ def _matches(r: Logged, method: str | None, path: str | None) -> bool:
     if path is None:
         return True
     return r.path.startswith(path[:-1]) if path.endswith("*") else r.path == path
+
+
+def _handler_for(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
+    api = Api(fake)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, like the real API
+        server_version = "fake-runpod"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the request log on the fake object is the record."""
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def do_PUT(self) -> None:
+            self._serve("PUT")
+
+        def do_PATCH(self) -> None:
+            self._serve("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
+
+        def _serve(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            path = unquote(parts.path).rstrip("/") or "/"
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body, bad_json = _json_body(raw)
+            op, params, allowed = route(method, path)
+            reply = self._answer(method, path, op, params, allowed, query, body,
+                                 bad_json)
+            with fake._lock:
+                fake.requests.append(Logged(method, path, query, body,
+                                            reply.status if reply else 0, op or "-"))
+            if reply is None:
+                self._drop()
+            else:
+                self._send(reply)
+
+        def _answer(self, method, path, op, params, allowed, query, body,
+                    bad_json) -> Reply | None:
+            auth = self.headers.get("Authorization") or ""
+            self.authed = False
+            if not auth.startswith("Bearer "):
+                return problem(401, "missing bearer token")
+            if not secrets.compare_digest(auth[7:], fake.api_key):
+                return problem(401, "invalid bearer token")
+            self.authed = True  # only authenticated answers carry RateLimit
+            if path.startswith("/v1/") or path.startswith("/graphql"):
+                return problem(410, "this API version was retired on 2026-11-15; "
+                               "use /v2")
+            if op is None:
+                if allowed:
+                    return problem(405, "method not allowed",
+                                   Allow=", ".join(allowed))
+                return problem(404, f"no route for {path}")
+            if bad_json:
+                return problem(400, "request body is not valid JSON")
+            fault = fake.take_fault(op)
+            if fault is not None and fault.delay:
+                time.sleep(fault.delay)
+            if fault is None or fault.status is None and not fault.drop:
+                return api.dispatch(method, op, params, query, body, self.headers)
+            if fault.after:
+                api.dispatch(method, op, params, query, body, self.headers)
+            return None if fault.drop else _fault_reply(fault)
+
+        def _send(self, reply: Reply) -> None:
+            if isinstance(reply.body, str):
+                data = reply.body.encode()
+            elif reply.body is None:
+                data = b""
+            else:
+                data = json.dumps(reply.body).encode()
+            self.send_response(reply.status)
+            headers = {"x-request-id": uuid.uuid4().hex}
+            if getattr(self, "authed", False):
+                headers.update(fake.rate_headers())
+            headers.update(reply.headers)
+            if data:
+                headers["Content-Type"] = reply.content_type
+            headers["Content-Length"] = str(len(data))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _drop(self) -> None:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # the peer may be gone already; dropping is the point
+
+    return Handler
+
+
+def _json_body(raw: bytes) -> tuple[Any, bool]:
+    if not raw:
+        return None, False
+    try:
+        return json.loads(raw), False
+    except ValueError:
+        return None, True
+
+
+def _fault_reply(fault: Fault) -> Reply:
+    status = fault.status or 500
+    detail = fault.detail
+    if detail is None:
+        detail = {400: cat.CAPACITY_DETAIL, 401: "missing bearer token",
+                  402: "insufficient balance to deploy this pod",
+                  403: "access denied", 409: "action not valid for the pod's status",
+                  429: "rate limit exceeded for the minute window"}.get(
+                      status, "internal error")
+    reply = problem(status, detail)
+    if fault.retry_after is not None:
+        if fault.retry_after_date:
+            moment = datetime.now(timezone.utc).timestamp() + fault.retry_after
+            reply.headers["Retry-After"] = _http_date(moment)
+        else:
+            reply.headers["Retry-After"] = str(int(fault.retry_after))
+    return reply
+
+
+def _http_date(epoch: float) -> str:
+    from email.utils import formatdate
+
+    return formatdate(epoch, usegmt=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sindri_jupyter.testing.fake_runpod",
+        description="A fake RunPod REST v2 API on loopback for offline rehearsal.",
+    )
+    parser.add_argument("--port", type=int, default=8765, help="TCP port to listen on")
+    parser.add_argument("--ssh-host", default="127.0.0.1",
+                        help="address pods report for direct SSH")
+    parser.add_argument("--ssh-port", type=int, default=22,
+                        help="port pods report for direct SSH (your local sshd)")
+    parser.add_argument("--api-key", default="fake-runpod-key",
+                        help="the bearer token the fake accepts")
+    parser.add_argument("--provision-seconds", type=float, default=3.0,
+                        help="seconds a new pod stays PROVISIONING")
+    parser.add_argument("--start-seconds", type=float, default=3.0,
+                        help="seconds a pod then stays STARTING")
+    args = parser.parse_args(argv)
+    fake = FakeRunPod(api_key=args.api_key, ssh_host=args.ssh_host,
+                      ssh_port=args.ssh_port, port=args.port,
+                      provision_seconds=args.provision_seconds,
+                      start_seconds=args.start_seconds)
+    print(f"fake RunPod at {fake.url}\n"
+          f"  export SINDRI_RUNPOD_API_URL={fake.url}\n"
+          f"  export RUNPOD_API_KEY={args.api_key}\n"
+          "Ctrl-C stops it.", flush=True)
+    try:
+        fake._server.serve_forever()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how the user ends a rehearsal
+    finally:
+        fake._server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
