@@ -242,8 +242,12 @@ def loads(text: str, filename: str = "<string>",
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
-        raise ConfigError([f"{where}: YAML syntax: {exc.problem}"],
-                          hint="check indentation and quoting near that line") from exc
+        hint = "check indentation and quoting near that line"
+        line = text.splitlines()[mark.line] if mark and mark.line < len(
+            text.splitlines()) else ""
+        if "${" in line and ("{" in line.split("${")[0] or "[" in line.split("${")[0]):
+            hint = 'inside {...} or [...] quote a variable: write "${VAR}"'
+        raise ConfigError([f"{where}: YAML syntax: {exc.problem}"], hint=hint) from exc
     if root is None:
         raise ConfigError([f"{filename}:1:1: the file is empty"],
                           hint="start from the example in the README")

@@ -1,0 +1,41 @@
+"""Shared fixtures: a private SINDRI_HOME per test, no kernel left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def sindri_home(tmp_path, monkeypatch):
+    home = tmp_path / "sindri-home"
+    monkeypatch.setenv("SINDRI_HOME", str(home))
+    for name in ("RUNPOD_API_KEY", "NORTHFLANK_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    yield home
+    _kill_kernels_under(home)
+
+
+def _kill_kernels_under(home: Path) -> None:
+    """A test that failed half-way must not leave its kernels running."""
+    for pidfile in home.glob("envs/*/kernel/kernel.pid"):
+        try:
+            os.killpg(int(pidfile.read_text()), signal.SIGKILL)
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass
+
+
+def sindri(*args: str, env: dict | None = None, input: str | None = None,
+           cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the CLI as a subprocess, the way a user does."""
+    return subprocess.run(
+        [sys.executable, "-m", "sindri_jupyter", *args], capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, input=input, cwd=cwd or ROOT, timeout=timeout,
+    )
