@@ -57,8 +57,8 @@ def build(prog: str = "sindri") -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run Python on the environment's kernel")
     p.add_argument("name", help="environment name")
-    p.add_argument("code", nargs=argparse.REMAINDER,
-                   help="code after --; or --file; or standard input")
+    p.add_argument("code", nargs="*",
+                   help="code, best after --; or --file; or standard input")
     p.add_argument("--file", dest="code_file", help="a Python file to run")
 
     for cmd, text in (("connect", "open an interactive shell on the environment"),
@@ -108,10 +108,14 @@ def build(prog: str = "sindri") -> argparse.ArgumentParser:
 
 def parse(argv: list[str], prog: str = "sindri") -> argparse.Namespace | None:
     """Parsed arguments, or None when help was shown."""
+    tail: list[str] = []
+    if argv[:1] == ["run"] and "--" in argv:
+        cut = argv.index("--")
+        argv, tail = argv[:cut], argv[cut + 1:]
     try:
         args = build(prog).parse_args(argv)
     except _HelpShown:
         return None
-    if getattr(args, "code", None) and args.code[:1] == ["--"]:
-        args.code = args.code[1:]
+    if tail:
+        args.code = list(args.code) + tail
     return args

@@ -1,0 +1,5 @@
+"""Northflank deployment services through the official ``northflank`` SDK."""
+
+from sindri_jupyter.providers.northflank.provider import NorthflankProvider
+
+__all__ = ["NorthflankProvider"]
