@@ -112,7 +112,9 @@ class FakeRunPod:
         return f"http://{host}:{port}"
 
     def start(self) -> "FakeRunPod":
+        # A short poll interval keeps stop() (and so every test) quick.
         self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
                                         name="fake-runpod", daemon=True)
         self._thread.start()
         return self
