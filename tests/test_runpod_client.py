@@ -315,3 +315,216 @@ def test_similar_gpus_have_at_least_the_vram_and_are_near_in_price(fake):
 
     assert found and all(g.memory >= 48 for g in found)
     assert found[0].id == "NVIDIA A40"  # 48 GB at the closest price
+
+
+# -- provider --------------------------------------------------------------------------
+
+
+def with_provider(fake, work, **kw):
+    async def go():
+        provider = provider_for(fake, **kw)
+        try:
+            return await work(provider)
+        finally:
+            await provider.aclose()
+
+    return run(go())
+
+
+def test_plan_shows_catalog_price_times_count_and_availability(fake):
+    cfg = config(compute_plan="48-vcpu-90gb", docker_args="--shm-size=8g")
+
+    plan = with_provider(fake, lambda p: p.plan(cfg))
+
+    assert plan.gpu == A6000 and plan.gpu_count == 2
+    assert plan.price_per_hour == pytest.approx(0.49 * 2)
+    assert plan.availability == "HIGH"
+    treatments = {n.key: n.treatment for n in plan.notes}
+    assert treatments["compute_plan"] == treatments["docker_args"] == "not applicable"
+    assert "$0.98/h" in plan.summary
+    assert fake.count("POST", "/v2/pods") == 0
+
+
+def test_create_exposes_ssh_delivers_the_key_and_carries_the_marker(fake):
+    async def work(p):
+        made = await p.create(config(), handle(public_key="ssh-ed25519 AAAA me"))
+        return made, await p.client().get_pod(made.resource_id)
+
+    made, pod = with_provider(fake, work)
+
+    assert made.resource_id == pod.id
+    assert "22/tcp" in pod.ports
+    assert pod.env["PUBLIC_KEY"] == "ssh-ed25519 AAAA me"
+    assert pod.env["SINDRI_MARKER"] == "m-0001" and pod.name.endswith("-m-0001")
+    assert pod.env["HF_HOME"] == "/workspace/hf"
+
+
+def test_get_reports_running_with_the_direct_ssh_endpoint(fake):
+    async def work(p):
+        return await p.get(await p.create(config(), handle()))
+
+    seen = with_provider(fake, work)
+
+    assert seen.state is State.RUNNING
+    assert (seen.endpoint.host, seen.endpoint.port) == ("127.0.0.1", 2222)
+    assert seen.price_per_hour == pytest.approx(0.98)
+
+
+def test_get_follows_the_timeline_before_running(fake):
+    fake.provision_seconds = 60
+
+    async def work(p):
+        return await p.get(await p.create(config(), handle()))
+
+    seen = with_provider(fake, work)
+
+    assert seen.state is State.PROVISIONING and seen.endpoint is None
+
+
+@pytest.mark.parametrize("raw,state", [("ERROR", State.FAILED),
+                                       ("MIGRATING", State.UNKNOWN)])
+def test_pod_status_maps_to_state_and_unknown_stays_unknown(fake, raw, state):
+    async def work(p):
+        made = await p.create(config(), handle())
+        fake.pods[made.resource_id].status_override = raw
+        return await p.get(made)
+
+    seen = with_provider(fake, work)
+
+    assert seen.state is state and seen.raw_state == raw
+
+
+def test_a_pod_deleted_in_the_console_is_gone(fake):
+    async def work(p):
+        made = await p.create(config(), handle())
+        fake.delete_out_of_band(made.resource_id)
+        return await p.get(made)
+
+    assert with_provider(fake, work).state is State.GONE
+
+
+@pytest.mark.parametrize("host,kind", [("10.1.2.3", "tcp"), ("192.168.0.9", "tcp"),
+                                       ("127.0.0.1", "http")])
+def test_no_endpoint_from_a_private_address_or_the_http_proxy(fake, host, kind):
+    fake.ssh_host, fake.ssh_type = host, kind
+
+    async def work(p):
+        return await p.get(await p.create(config(), handle()))
+
+    seen = with_provider(fake, work)
+
+    assert seen.state is State.RUNNING and seen.endpoint is None
+    assert "port 22" in seen.message
+
+
+def test_loopback_endpoint_only_when_the_api_is_on_loopback():
+    from sindri_jupyter.providers.runpod.provider import ssh_endpoint
+
+    pod = Pod.from_json({"id": "p", "status": "RUNNING", "runtime": {"ports": [
+        {"private": 22, "public": 4000, "type": "tcp", "ip": "127.0.0.1"}]}})
+    public = Pod.from_json({"id": "p", "status": "RUNNING", "runtime": {"ports": [
+        {"private": 22, "public": 34446, "type": "tcp", "ip": "195.26.233.3"}]}})
+
+    assert ssh_endpoint(pod, allow_loopback=False) is None
+    assert ssh_endpoint(pod, allow_loopback=True).port == 4000
+    assert ssh_endpoint(public).host == "195.26.233.3"
+
+
+def test_stop_start_destroy(fake):
+    async def work(p):
+        made = await p.create(config(), handle())
+        await p.stop(made)
+        stopped = await p.get(made)
+        await p.stop(made)  # already stopped: not an error
+        await p.start(made)
+        started = await p.get(made)
+        await p.destroy(made)
+        await p.destroy(made)  # already gone: not an error
+        return stopped, started, await p.get(made)
+
+    stopped, started, gone = with_provider(fake, work)
+
+    assert stopped.state is State.STOPPED
+    assert started.state is State.RUNNING
+    assert gone.state is State.GONE
+
+
+def test_list_owned_returns_only_pods_with_a_marker(fake):
+    async def work(p):
+        await p.create(config(), handle("m-a"))
+        await p.client().create_pod(body(name="someone-elses"))
+        return await p.list_owned()
+
+    owned = with_provider(fake, work)
+
+    assert [(h.marker, h.name) for h in owned] == [("m-a", "ml-training")]
+
+
+def test_check_accepts_a_good_key_and_explains_refusals(fake):
+    good = with_provider(fake, lambda p: p.check())
+    bad = with_provider(fake, lambda p: p.check(), key="nope")
+    fake.inject("list_pods", status=403)
+    scoped = with_provider(fake, lambda p: p.check())
+    missing = run(RunPodProvider(environ={}).check())
+
+    assert good[0].ok and fake.url in good[0].detail
+    assert not bad[0].ok and "RUNPOD_API_KEY" in bad[0].fix
+    assert not scoped[0].ok and "scope" in scoped[0].fix
+    assert not missing[0].ok and "RUNPOD_API_KEY" in missing[0].detail
+
+
+def test_capacity_tries_the_fallbacks_in_order(fake):
+    fake.set_stock(A6000, "SECURE", "NONE")
+    cfg = config(gpu_fallbacks=["rtx 4090"])
+
+    made = with_provider(fake, lambda p: p.create(cfg, handle()))
+
+    assert made.data["gpu"] == "NVIDIA GeForce RTX 4090"
+    assert fake.count("POST", "/v2/pods") == 2 and len(fake.live_pods()) == 1
+
+
+def test_no_capacity_lists_alternatives_from_live_availability(fake):
+    fake.set_stock(A6000, "SECURE", "NONE")
+
+    with pytest.raises(CapacityError) as caught:
+        with_provider(fake, lambda p: p.create(config(), handle()))
+
+    options = caught.value.alternatives
+    assert any("COMMUNITY" in o and A6000 in o for o in options)
+    assert any(o.startswith("NVIDIA A40") for o in options)
+    assert fake.live_pods() == []
+
+
+def test_pinned_data_center_without_stock_suggests_others(fake):
+    cfg = config(data_center_ids=["CA-MTL-1"])
+
+    with pytest.raises(CapacityError) as caught:
+        with_provider(fake, lambda p: p.create(cfg, handle()))
+
+    assert any("US-KS-2" in o for o in caught.value.alternatives)
+
+
+@pytest.mark.parametrize("change", [{"cloud_type": "SPOT"}, {"interruptible": True},
+                                    {"cloud_type": "ALL"}])
+def test_spot_and_v1_only_settings_are_clear_errors(fake, change):
+    with pytest.raises(ConfigError) as caught:
+        with_provider(fake, lambda p: p.plan(config(**change)))
+
+    assert "SECURE or COMMUNITY" in caught.value.hint
+
+
+def test_volumes_map_to_mounts(fake):
+    async def work(p):
+        volume = await p.client().create_network_volume("data", 50, "US-KS-2")
+        net = await p.create(config(network_volume_id=volume.id), handle("m-n"))
+        disk = await p.create(config(volume_in_gb=100, container_disk_in_gb=40),
+                              handle("m-p"))
+        return [await p.client().get_pod(h.resource_id) for h in (net, disk)]
+
+    net, disk = with_provider(fake, work)
+
+    assert net.raw["mounts"] == {"network": [{"volumeId": net.raw["mounts"]["network"]
+                                              [0]["volumeId"], "path": "/workspace"}]}
+    assert net.data_center_id == "US-KS-2"
+    assert disk.raw["mounts"] == {"persistent": {"size": 100, "path": "/workspace"}}
+    assert disk.raw["disk"] == 40
