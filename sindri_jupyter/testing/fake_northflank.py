@@ -222,8 +222,8 @@ class FakeNorthflank:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="fake-northflank",
-                         daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                         name="fake-northflank", daemon=True).start()
         return self
 
     def stop(self) -> None:
