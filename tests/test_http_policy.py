@@ -209,7 +209,7 @@ def test_attempts_are_capped_and_backoff_uses_capped_full_jitter():
     assert response.status_code == 500
     assert len(calls) == 4
     ceilings = [1.0, 2.0, 3.0]
-    assert all(0.0 <= s <= c for s, c in zip(clock.sleeps, ceilings))
+    assert all(0.0 <= s <= c for s, c in zip(clock.sleeps, ceilings, strict=True))
     draws = [policy.backoff(10, random.Random(i)) for i in range(200)]
     assert max(draws) <= 3.0 and min(draws) < 1.0  # capped, and jittered to 0
 

@@ -27,7 +27,7 @@ from sindri_jupyter.core.http import (
     Sleep,
     make_client,
 )
-from sindri_jupyter.errors import AuthError, ProviderAPIError
+from sindri_jupyter.errors import AuthError, ProviderAPIError, UsageError
 from sindri_jupyter.providers.runpod import errors
 from sindri_jupyter.providers.runpod.models import (
     CREATE_GPU_FIELDS,
@@ -174,7 +174,7 @@ class RunPodClient:
     async def pod_action(self, pod_id: str, action: str) -> Pod | None:
         """start | stop | restart | terminate; terminate answers with no pod."""
         if action not in POD_ACTIONS:
-            raise errors.UsageError(
+            raise UsageError(
                 f"unknown pod action {action!r}", hint="one of: " + ", ".join(POD_ACTIONS)
             )
         body = await self._json(

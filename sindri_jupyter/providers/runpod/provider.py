@@ -17,6 +17,7 @@ attributes; a missing section or attribute means the default in brackets):
     compute_plan, docker_args       not applicable (reported in the plan)
 
 and ``config.name``, ``config.deployment.image``, ``config.deployment.env``.
+Reading and defaults live in ``settings``; retired keys (spot) are refused there.
 
 The pod carries ``SINDRI_MARKER`` (``handle.marker``) in its env and at the end
 of its name, so ``find`` resolves a create whose answer was lost, and
@@ -39,7 +40,6 @@ from sindri_jupyter.core.types import (
     Check,
     Endpoint,
     Handle,
-    Note,
     Observed,
     Plan,
     State,
@@ -47,17 +47,22 @@ from sindri_jupyter.core.types import (
 from sindri_jupyter.errors import (
     AuthError,
     CapacityError,
-    ConfigError,
     ProviderAPIError,
 )
 from sindri_jupyter.providers.runpod import gpus
 from sindri_jupyter.providers.runpod.client import DEFAULT_BASE_URL, RunPodClient
 from sindri_jupyter.providers.runpod.models import GpuType, Pod
+from sindri_jupyter.providers.runpod.settings import (
+    MARKER_ENV,
+    NAME_ENV,
+    Settings,
+    notes_for,
+    pod_body,
+    settings_from,
+)
 
 log = logging.getLogger(__name__)
 
-MARKER_ENV = "SINDRI_MARKER"
-NAME_ENV = "SINDRI_ENV"
 CATALOG_TTL = 60.0  # seconds a catalog answer is reused between plan and create
 
 STATES = {
@@ -68,155 +73,6 @@ STATES = {
     "ERROR": State.FAILED,
     "TERMINATED": State.GONE,
 }
-NOT_APPLICABLE = {
-    "compute_plan": "RunPod GPU pods have no compute plan: vCPU and memory come with "
-    "the GPU type and count",
-    "docker_args": "RunPod takes no Docker runtime flags (shared memory and the like "
-    "are fixed per machine); a start command goes in the image",
-}
-RETIRED = {
-    "interruptible": "spot (interruptible) pods were removed from RunPod's API in 2026",
-    "spot": "spot (interruptible) pods were removed from RunPod's API in 2026",
-    "bid_per_gpu": "spot (interruptible) pods were removed from RunPod's API in 2026",
-    "support_public_ip": "REST v2 has no public-IP knob; SECURE cloud always has one",
-    "min_vcpu_count": "REST v2 derives vCPUs from the GPU type",
-    "min_memory_in_gb": "REST v2 derives memory from the GPU type",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """The RunPod section with defaults applied; see the module docstring."""
-
-    pod_name: str
-    image: str
-    env: dict[str, str]
-    gpu: str
-    gpu_count: int
-    fallbacks: tuple[str, ...]
-    cloud: str
-    disk: int | None
-    volume_gb: int | None
-    mount_path: str
-    network_volume_id: str | None
-    data_center_ids: tuple[str, ...]
-    ports: tuple[str, ...]
-
-
-def settings_from(config: Any) -> Settings:
-    """Read the config object (any attributes-bearing object) into Settings."""
-    section = getattr(getattr(config, "providers", None), "runpod", None)
-    deployment = getattr(config, "deployment", None)
-    resources = getattr(deployment, "resources", None)
-    want_gpu = getattr(resources, "gpu", None)
-    opt = lambda key, default=None: _attr(section, key, default)  # noqa: E731
-    _refuse_retired(section)
-    cloud = str(opt("cloud_type") or "SECURE").upper()
-    if cloud not in ("SECURE", "COMMUNITY"):
-        raise ConfigError(
-            [f"providers.runpod.cloud_type: {cloud!r} is not available on RunPod"],
-            hint=RETIRED["spot"] + "; use SECURE or COMMUNITY"
-            if cloud in ("SPOT", "INTERRUPTIBLE") else "use SECURE or COMMUNITY",
-        )
-    gpu = opt("gpu_type_id") or getattr(want_gpu, "type", None)
-    if not gpu:
-        raise ConfigError(["providers.runpod.gpu_type_id is not set"],
-                          hint="set it, e.g. gpu_type_id: RTX 4090 (`sindri gpus`)")
-    image = getattr(deployment, "image", None)
-    if not image:
-        raise ConfigError(["deployment.image is not set"],
-                          hint="RunPod pods need an image, e.g. "
-                          "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404")
-    volume = opt("volume_in_gb")
-    if volume and volume < 10:
-        raise ConfigError([f"providers.runpod.volume_in_gb: {volume} is below 10"],
-                          hint="RunPod volumes are at least 10 GB; use 0 for none")
-    return Settings(
-        pod_name=str(opt("name") or getattr(config, "name", "sindri")),
-        image=str(image),
-        env=dict(getattr(deployment, "env", None) or {}),
-        gpu=str(gpu),
-        gpu_count=int(opt("gpu_count") or getattr(want_gpu, "count", None) or 1),
-        fallbacks=tuple(opt("gpu_fallbacks") or ()),
-        cloud=cloud,
-        disk=opt("container_disk_in_gb") or getattr(resources, "disk_gb", None),
-        volume_gb=volume or None,
-        mount_path=str(opt("volume_mount_path") or "/workspace"),
-        network_volume_id=opt("network_volume_id"),
-        data_center_ids=tuple(opt("data_center_ids") or ()),
-        ports=tuple(opt("ports") or ()),
-    )
-
-
-def _attr(section: Any, key: str, default: Any = None) -> Any:
-    value = getattr(section, key, None) if section is not None else None
-    return default if value is None else value
-
-
-def _refuse_retired(section: Any) -> None:
-    used = [k for k in RETIRED if _attr(section, k)]
-    if used:
-        raise ConfigError([f"providers.runpod.{k}: {RETIRED[k]}" for k in used],
-                          hint="remove these keys; use cloud_type SECURE or COMMUNITY")
-
-
-def pod_body(s: Settings, gpu_id: str, handle: Handle, env_name: str) -> dict:
-    """The CreatePodRequest for one GPU choice; only fields v2 knows."""
-    env = dict(s.env)
-    env.update({MARKER_ENV: handle.marker, NAME_ENV: env_name})
-    if handle.data.get("public_key"):
-        env["PUBLIC_KEY"] = str(handle.data["public_key"])
-    body: dict[str, Any] = {
-        "name": f"{s.pod_name}-{handle.marker}",
-        "image": s.image,
-        "gpu": {"id": gpu_id, "count": s.gpu_count},  # always send count (2026-08)
-        "cloud": s.cloud,
-        "ports": list(dict.fromkeys([*s.ports, "22/tcp"])),
-        "env": env,
-    }
-    if s.disk:
-        body["disk"] = int(s.disk)
-    if s.data_center_ids:
-        body["dataCenterIds"] = list(s.data_center_ids)
-    if s.network_volume_id:
-        body["mounts"] = {"network": [{"volumeId": s.network_volume_id,
-                                       "path": s.mount_path}]}
-    elif s.volume_gb:
-        body["mounts"] = {"persistent": {"size": int(s.volume_gb), "path": s.mount_path}}
-    return body
-
-
-def notes_for(s: Settings, section: Any) -> tuple[Note, ...]:
-    notes = [
-        Note("gpu_type_id", "mapped", f"gpu.id = {s.gpu!r}"),
-        Note("gpu_count", "mapped", f"gpu.count = {s.gpu_count}"),
-        Note("cloud_type", "mapped", f"cloud = {s.cloud}"),
-        Note("ports", "mapped", "ports = " + ", ".join(dict.fromkeys([*s.ports,
-                                                                      "22/tcp"]))),
-    ]
-    if s.disk:
-        notes.append(Note("container_disk_in_gb", "mapped", f"disk = {s.disk} GB"))
-    if s.network_volume_id:
-        notes.append(Note("network_volume_id", "mapped",
-                          f"mounts.network at {s.mount_path}"))
-        if s.volume_gb:
-            notes.append(Note("volume_in_gb", "not applicable",
-                              "a pod has one mount: the network volume wins"))
-    elif s.volume_gb:
-        notes.append(Note("volume_in_gb", "mapped", f"mounts.persistent {s.volume_gb} "
-                          f"GB at {s.mount_path} (host-local, lost on destroy)"))
-    if s.data_center_ids:
-        notes.append(Note("data_center_ids", "honoured",
-                          "RunPod places the pod only there (enforced)"))
-    if s.fallbacks:
-        notes.append(Note("gpu_fallbacks", "honoured",
-                          "tried in order when out of capacity"))
-    for key, why in NOT_APPLICABLE.items():
-        if _attr(section, key):
-            notes.append(Note(key, "not applicable", why))
-    return tuple(notes)
-
-
 def ssh_endpoint(pod: Pod, *, allow_loopback: bool = False) -> Endpoint | None:
     """The direct SSH endpoint: a public TCP mapping of private port 22.
 
