@@ -691,6 +691,9 @@ def _containers(fake: FakeNorthflank, svc: Service) -> list[dict[str, Any]]:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeNorthflank
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; without TCP_NODELAY the client's
+    # delayed ACK adds ~40 ms to every answer.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Quiet: the request log is ``fake.requests``."""
