@@ -173,7 +173,7 @@ class RunPodProvider:
         return Plan(
             provider=self.name, name=getattr(config, "name", s.pod_name),
             summary=summary, gpu=gpu.id, gpu_count=s.gpu_count, price_per_hour=price,
-            availability=availability, notes=notes_for(s, _section_of(config)),
+            availability=availability, notes=notes_for(s, _section_of(config), gpu.id),
             data={"cloud": s.cloud, "fallbacks": fallbacks, "image": s.image},
         )
 

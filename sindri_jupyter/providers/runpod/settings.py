@@ -133,9 +133,11 @@ def pod_body(s: Settings, gpu_id: str, handle: Handle, env_name: str) -> dict:
     return body
 
 
-def notes_for(s: Settings, section: Any) -> tuple[Note, ...]:
+def notes_for(s: Settings, section: Any, gpu_id: str) -> tuple[Note, ...]:
+    """How each key of the section is treated, with ``gpu_id`` as resolved."""
     notes = [
-        Note("gpu_type_id", "mapped", f"gpu.id = {s.gpu!r}"),
+        Note("name", "mapped", f"pod name {s.pod_name}-<marker>"),
+        Note("gpu_type_id", "mapped", f"gpu.id = {gpu_id!r} (from {s.gpu!r})"),
         Note("gpu_count", "mapped", f"gpu.count = {s.gpu_count}"),
         Note("cloud_type", "mapped", f"cloud = {s.cloud}"),
         Note("ports", "mapped", "ports = " + ", ".join(dict.fromkeys([*s.ports,
