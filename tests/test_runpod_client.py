@@ -353,6 +353,7 @@ def test_create_exposes_ssh_delivers_the_key_and_carries_the_marker(fake):
     made, pod = with_provider(fake, work)
 
     assert made.resource_id == pod.id
+    assert RunPodProvider.needs_ssh_key  # asks the engine for the public key
     assert "22/tcp" in pod.ports
     assert pod.env["PUBLIC_KEY"] == "ssh-ed25519 AAAA me"
     assert pod.env["SINDRI_MARKER"] == "m-0001" and pod.name.endswith("-m-0001")

@@ -114,6 +114,9 @@ class RunPodProvider:
 
     name = "runpod"
     capabilities = Capabilities(gpu=True, pause=True, volumes=True, autoscaling=False)
+    # The engine then puts the environment's public key in handle.data, which
+    # create delivers as PUBLIC_KEY for the image's sshd.
+    needs_ssh_key = True
 
     def __init__(
         self,
