@@ -44,11 +44,11 @@ def conforms(value: typing.Any, tp: typing.Any, path: str = "body") -> list[str]
         return [] if value in args else [f"{path}: {value!r} not in {args}"]
     if is_typeddict(tp):
         return _typeddict(value, tp, path)
-    if origin in (list, typing.List):
+    if origin is list:
         if not isinstance(value, list):
             return [f"{path}: expected a list"]
         return [p for i, v in enumerate(value) for p in conforms(v, args[0], f"{path}[{i}]")]
-    if origin in (dict, typing.Dict):
+    if origin is dict:
         return [] if isinstance(value, dict) else [f"{path}: expected an object"]
     if tp is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)

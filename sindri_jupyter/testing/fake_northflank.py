@@ -35,10 +35,13 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from typing_extensions import Self
 
 NAME_RE = re.compile(r"^[a-zA-Z]((-|\s)?[a-zA-Z0-9]+((-|\s)[a-zA-Z0-9]+)*)?$")
 PORT_NAME_RE = re.compile(r"^[a-zA-Z](-?[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*)?$")
@@ -218,7 +221,7 @@ class FakeNorthflank:
                         for verb, pattern, op, fn in _route_table(self)]
 
     # -- life of the server ------------------------------------------------
-    def start(self, port: int = 0) -> "FakeNorthflank":
+    def start(self, port: int = 0) -> FakeNorthflank:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
@@ -232,7 +235,7 @@ class FakeNorthflank:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeNorthflank":
+    def __enter__(self) -> Self:
         return self.start() if self._server is None else self
 
     def __exit__(self, *exc: object) -> None:
@@ -695,7 +698,7 @@ class _Handler(BaseHTTPRequestHandler):
     # delayed ACK adds ~40 ms to every answer.
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log is ``fake.requests``."""
 
     def _any(self) -> None:

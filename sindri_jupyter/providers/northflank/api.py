@@ -187,7 +187,7 @@ def translate(exc: Exception, what: str, budget: Budget | None = None) -> Except
 def _from_status(exc: ApiCallError, what: str, budget: Budget | None) -> Exception:
     status, message = exc.status, exc.message or "no message"
     detail = str(exc.details) if exc.details else None
-    common = dict(provider=PROVIDER, status=status, request_id=exc.id, detail=detail)
+    common = {"provider": PROVIDER, "status": status, "request_id": exc.id, "detail": detail}
     text = f"cannot {what}: {message}" + (f" {detail}" if detail else "")
     if status == 401:
         return AuthError(text, hint="Northflank refused the token; it may be wrong "

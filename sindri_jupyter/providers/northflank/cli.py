@@ -56,7 +56,7 @@ class SSHProxy:
     process: asyncio.subprocess.Process
 
     @classmethod
-    async def open(cls, argv: Sequence[str], timeout: float = 60.0) -> "SSHProxy":
+    async def open(cls, argv: Sequence[str], timeout: float = 60.0) -> SSHProxy:
         """Start ``argv`` and wait (at most ``timeout`` s) for its address."""
         try:
             process = await asyncio.create_subprocess_exec(

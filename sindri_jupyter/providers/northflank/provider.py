@@ -198,8 +198,8 @@ class NorthflankProvider:
         region = (found.get("deployment") or {}).get("region") or found.get("region")
         if region and region != s.region:
             raise ConfigError(
-                [f"project {s.project!r} exists in region {region!r}, not "
-                 f"{s.region!r}"],
+                [(f"project {s.project!r} exists in region {region!r}, not "
+                 f"{s.region!r}")],
                 hint=f"set region: {region}, or choose another project_name "
                 "(a project's region cannot change)")
 
@@ -292,9 +292,7 @@ class NorthflankProvider:
         paused = data.get("servicePaused")
         instances = (data.get("deployment") or {}).get("instances")
         state = STATES.get(str(status), State.UNKNOWN)
-        if paused is True:
-            state = State.STOPPED
-        elif state is State.RUNNING and instances == 0:
+        if paused is True or (state is State.RUNNING and instances == 0):
             state = State.STOPPED
         raw = f"{status}{' paused' if paused else ''}"
         project, service = _ids(handle)

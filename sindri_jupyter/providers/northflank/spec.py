@@ -116,8 +116,8 @@ def _autoscaling(scaling: Any) -> dict[str, Any] | None:
         return None
     low, high = int(_get(scaling, "min_instances", 1)), int(_get(scaling, "max_instances", 3))
     if high < low:
-        raise ConfigError([f"{SECTION}.auto_scaling: max_instances {high} is below "
-                           f"min_instances {low}"], hint="raise max_instances")
+        raise ConfigError([(f"{SECTION}.auto_scaling: max_instances {high} is below "
+                           f"min_instances {low}")], hint="raise max_instances")
     return {"horizontal": {
         "enabled": True, "minReplicas": low, "maxReplicas": high,
         "cpu": {"enabled": True,
@@ -137,8 +137,8 @@ def _port(port: Any) -> dict[str, Any]:
         raise ConfigError([f"{SECTION}.ports: {number!r} is not a usable port"],
                           hint="use 1-65535 except 22 (Northflank opens SSH itself)")
     if public and protocol in ("TCP", "UDP"):
-        raise ConfigError([f"{SECTION}.ports: {protocol} port {number} cannot be "
-                           "public on Northflank"], hint="set public: false")
+        raise ConfigError([(f"{SECTION}.ports: {protocol} port {number} cannot be "
+                           "public on Northflank")], hint="set public: false")
     return {"name": name[:8].rstrip("-"), "internalPort": number,
             "protocol": protocol, "public": public}
 
@@ -215,8 +215,8 @@ def _gpu_price(gpu: dict) -> float:
 def _gpu_plan(s: Settings, gpu: dict, by_id: dict[str, dict]) -> dict:
     if s.compute_plan:
         if not str(s.compute_plan).startswith("nf-gpu-") or s.compute_plan not in by_id:
-            raise ConfigError([f"{SECTION}.compute_plan {s.compute_plan!r} is not a "
-                               "GPU plan"], hint="a GPU needs an nf-gpu-... plan; "
+            raise ConfigError([(f"{SECTION}.compute_plan {s.compute_plan!r} is not a "
+                               "GPU plan")], hint="a GPU needs an nf-gpu-... plan; "
                               "leave compute_plan out to pick it from the GPU")
         return by_id[s.compute_plan]
     wanted = f"nf-gpu-{gpu['id']}-{s.gpu_count}g"
@@ -235,8 +235,8 @@ def _compute_plan(s: Settings, by_id: dict[str, dict]) -> tuple[dict, Note]:
             raise ConfigError([f"{SECTION}.compute_plan {s.compute_plan!r} is unknown"],
                               hint="plans: " + ", ".join(sorted(by_id)))
         if plan["cpuResource"] < need_cpu or plan["ramResource"] < need_mb:
-            raise ConfigError([f"{s.compute_plan} ({_size(plan)}) is smaller than the "
-                               f"resources asked ({s.cpu} vCPU, {s.memory_gb} GB)"],
+            raise ConfigError([(f"{s.compute_plan} ({_size(plan)}) is smaller than the "
+                               f"resources asked ({s.cpu} vCPU, {s.memory_gb} GB)")],
                               hint="raise compute_plan or drop cpu/memory_gb")
         return plan, Note("compute_plan", "honoured", _size(plan))
     if not need_cpu and not need_mb:
