@@ -489,3 +489,32 @@ def test_kernel_host_is_reached_through_the_cli_proxy(fake, monkeypatch, tmp_pat
 
     assert seen.endpoint.kind == "ssh" and seen.endpoint.extra["proxy_mode"] == "listen"
     assert result.stdout == "hello from the service\n" and result.exit_status == 0
+
+
+WEB_APP_YAML = """
+name: web-app
+version: 3.1.0
+deployment: {provider: northflank, image: "nginx:1.27"}
+providers:
+  northflank: {project_name: my-project, service_name: web-app, region: us-central,
+               compute_plan: nf-compute-50, instances: 1, ports: [8080],
+               auto_scaling: {enabled: true, min_instances: 1, max_instances: 3,
+                              target_cpu_percent: 70}}
+"""
+
+
+def test_web_app_yaml_through_the_real_config_models(fake):
+    from sindri_jupyter.config.loader import loads
+
+    provider = provider_for(fake)
+    cfg = loads(WEB_APP_YAML)
+
+    async def deploy():
+        plan = await provider.plan(cfg)
+        made = await provider.create(cfg, handle("web-app", key=None))
+        return plan, await provider.get(made)
+
+    plan, seen = run(closing(provider, deploy()))
+
+    assert plan.data["plan"] == "nf-compute-50" and seen.state is State.RUNNING
+    assert {n.key for n in plan.notes} >= {"auto_scaling", "ports", "instances"}
