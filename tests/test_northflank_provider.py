@@ -518,3 +518,13 @@ def test_web_app_yaml_through_the_real_config_models(fake):
 
     assert plan.data["plan"] == "nf-compute-50" and seen.state is State.RUNNING
     assert {n.key for n in plan.notes} >= {"auto_scaling", "ports", "instances"}
+
+
+def test_engine_hooks_ask_for_the_key_and_read_the_pace(fake):
+    provider = provider_for(fake)
+
+    first, ceiling = provider.first_poll, provider.max_poll
+    run(provider._api.aclose())
+
+    assert NorthflankProvider.needs_ssh_key is True
+    assert first == ceiling == provider.poll_interval() >= 12

@@ -80,6 +80,7 @@ class NorthflankProvider:
 
     name = "northflank"
     capabilities = Capabilities(gpu=True, pause=True, volumes=False, autoscaling=True)
+    needs_ssh_key = True  # the engine then puts "public_key" in handle.data
 
     def __init__(self, section: Any = None, *, environ: Mapping[str, str] | None = None,
                  api: NorthflankApi | None = None, stuck_after: float = 300.0,
@@ -122,10 +123,23 @@ class NorthflankProvider:
             self._api = None
 
     def poll_interval(self, handle: Handle | None = None) -> float:
-        """Seconds the engine should wait between two ``get`` calls."""
+        """Seconds the engine should wait between two ``get`` calls.
+
+        It changes as the account's window drains and as more environments are
+        polled, so ask again before every wait rather than once per phase.
+        """
         if self._api is None:
             return MIN_INTERVAL
         return self._api.budget.poll_interval()
+
+    @property
+    def first_poll(self) -> float:
+        """For an engine that sizes its back-off once: the current interval."""
+        return self.poll_interval()
+
+    @property
+    def max_poll(self) -> float:
+        return self.poll_interval()
 
     async def catalogue(self) -> tuple[list[dict], list[dict]]:
         """Plans and regions (with GPU devices), cached for an hour."""
