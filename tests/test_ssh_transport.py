@@ -37,7 +37,7 @@ def target(sshd, tmp_path: Path) -> SSHTarget:
     )
 
 
-async def start_echo_servers(count: int) -> tuple[list[asyncio.AbstractServer], list[int]]:
+async def start_echo_servers(count: int) -> tuple[list, list[int]]:
     """Echo servers that answer each line with "<their port>:<line>"."""
 
     async def echo(reader, writer):
@@ -215,9 +215,12 @@ def test_push_and_pull_a_folder(target, tmp_path):
     remote = str(tmp_path / "remote" / "data")
     seen = []
 
+    def note(path, done, total):
+        seen.append((path, done, total))
+
     async def body():
         async with await ssh.connect(target) as conn:
-            first = await ssh.push(conn, src, remote, progress=lambda *a: seen.append(a))
+            first = await ssh.push(conn, src, remote, progress=note)
             again = await ssh.push(conn, src, remote)
             (src / "a.txt").write_text("alpha, longer now")
             changed = await ssh.push(conn, src, remote)

@@ -317,7 +317,7 @@ async def pull(
 
 async def _plan_push_tree(sftp, root: Path, remote: str) -> list[_Copy]:
     plan = []
-    for folder, dirs, files in os.walk(root):
+    for folder, _dirs, files in os.walk(root):
         rel_dir = Path(folder).relative_to(root).as_posix()
         dst_dir = str(PurePosixPath(remote) / rel_dir)
         await sftp.makedirs(dst_dir, exist_ok=True)
@@ -402,7 +402,7 @@ def _remote_path(path: str) -> str:
     # SFTP paths are relative to the login folder and know nothing of "~".
     if path in ("~", "~/", ""):
         return "."
-    return path[2:] if path.startswith("~/") else path
+    return path.removeprefix("~/")
 
 
 # ---------------------------------------------------------- error translation

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import asyncssh
 
-from sindri_jupyter.errors import SSHError, WaitTimeout
+from sindri_jupyter.errors import SSHError
 from sindri_jupyter.remote.ssh import SSHConnection, SSHTarget, connect
 
 log = logging.getLogger(__name__)
@@ -75,21 +75,28 @@ class Tunnels:
         self._servers.clear()
 
     async def _open_channel(self, link: _LocalSide) -> None:
-        try:
-            conn = await self._get_connection()
-            channel, _ = await asyncio.wait_for(
-                conn.raw.create_connection(
-                    lambda: _ChannelSide(link), "127.0.0.1", link.remote_port
-                ),
-                CHANNEL_OPEN_TIMEOUT_S,
-            )
-        except (SSHError, WaitTimeout, asyncssh.Error, OSError,
-                asyncio.TimeoutError) as exc:
-            # The client sees its connection close and will try again.
-            log.warning("forward to remote port %d failed: %s", link.remote_port, exc)
-            link.close()
+        # Two tries: a client that connects just as the link drops gets the
+        # dying connection first, then the new one once it is back.
+        for attempt in (1, 2):
+            conn = None
+            try:
+                conn = await self._get_connection()
+                channel, _ = await asyncio.wait_for(
+                    conn.raw.create_connection(
+                        lambda: _ChannelSide(link), "127.0.0.1", link.remote_port
+                    ),
+                    CHANNEL_OPEN_TIMEOUT_S,
+                )
+            except (SSHError, asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
+                if attempt == 1 and conn is not None and conn.is_closed:
+                    continue
+                # The client sees its connection close and may try again.
+                log.warning("forward to remote port %d failed: %s",
+                            link.remote_port, exc)
+                link.close()
+                return
+            link.attach(channel)
             return
-        link.attach(channel)
 
 
 class _LocalSide(asyncio.Protocol):
