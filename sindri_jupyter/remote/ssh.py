@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import asyncssh
+from typing_extensions import Self
 
 from sindri_jupyter.errors import SSHError, UsageError
 
@@ -163,7 +164,7 @@ class SSHConnection:
         self.raw.close()
         await self.raw.wait_closed()
 
-    async def __aenter__(self) -> SSHConnection:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
