@@ -3,6 +3,9 @@
 The magic parses with the CLI's own parser, so every subcommand and flag is the
 same. Bad arguments raise IPython's ``UsageError`` (shown without a traceback);
 a failed operation raises a real exception so that notebooks under test fail.
+Four subcommands have notebook forms: ``deploy`` returns at once with a live
+progress panel, ``status`` is a panel with buttons, ``gpus`` is a picker, and
+``workshop`` (notebook only for now) runs one environment per participant.
 
 Examples::
 
@@ -24,6 +27,17 @@ from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
 from sindri_jupyter.errors import SindriError
+
+NOTEBOOK_HELP = """\
+notebook forms:
+  %sindri deploy ...         returns at once; a live panel shows phases, ETA, $/h
+  %sindri deploy ... --wait  blocks the cell until the environment is ready
+  %sindri status             panel with stop / start / destroy / attach buttons
+  %sindri gpus               filterable GPU table; a chosen row gives a deploy line
+  %sindri workshop deploy ROSTER -f BASE.yaml [--budget USD] [--expiry-hours H]
+  %sindri workshop status | handout | destroy --yes
+  %%sindri run NAME          run the cell on the environment's kernel
+"""
 
 
 class RemoteCellError(Exception):
@@ -49,39 +63,62 @@ class SindriMagics(Magics):
         """Drive sindri environments from the notebook.
 
         %sindri deploy [-f FILE] [--provider P] [--name N] [--gpu G] [--dry-run]
+                       [--no-wait] [--wait]
         %sindri status [NAME] [--all] [--json]
         %sindri run NAME -- CODE        %%sindri run NAME  (the cell is the code)
-        %sindri stop|start|destroy NAME
+        %sindri stop|start|destroy NAME [--yes]
         %sindri push NAME PATH [REMOTE] / %sindri pull NAME REMOTE [PATH]
         %sindri attach NAME             (a kernelspec for JupyterLab)
-        %sindri gpus | doctor | config validate FILE
+        %sindri gpus [--provider P] [--min-vram GB] | doctor | config validate FILE
+        %sindri workshop deploy|status|handout|destroy ...
 
+        ``deploy`` returns at once and a panel follows it (``--wait`` blocks);
+        ``status`` and ``gpus`` are panels; ``--json`` gives the CLI's output.
         Every subcommand takes --help, e.g. ``%sindri deploy --help``.
-        """
-        from sindri_jupyter.cli import parser
 
-        try:
-            argv = shlex.split(line)
-        except ValueError as exc:
-            raise IPythonUsageError(f"cannot split the arguments: {exc}") from None
+        Examples::
+
+            %sindri deploy --provider local --name demo --wait
+            %%sindri run demo
+            x = 21; print(x * 2)
+
+            %sindri deploy -f sindri.yaml --gpu "RTX 4090"   # returns at once
+            %sindri status
+            %sindri gpus --min-vram 24
+            %sindri workshop deploy roster.csv -f base.yaml --budget 5 --expiry-hours 3
+            %sindri destroy demo --yes
+        """
+        argv = _split(line)
         if cell is not None:
             if argv[:1] != ["run"] or len(argv) != 2:
                 raise IPythonUsageError("as a cell magic: %%sindri run NAME")
             return run_cell(argv[1], cell)
         try:
-            args = parser.parse(argv, prog="%sindri")
-            if args is None:
-                return None
-            return self._dispatch(args)
+            if argv[:1] == ["workshop"]:
+                from sindri_jupyter.frontends import workshop_cmd
+
+                return workshop_cmd.main(argv[1:])
+            return self._dispatch(argv)
         except SindriError as exc:
             if exc.exit_code == 2:
                 raise IPythonUsageError(str(exc)) from None
             raise
 
-    def _dispatch(self, args) -> Any:
-        from sindri_jupyter.cli import dispatch
+    def _dispatch(self, argv: list[str]) -> Any:
+        from sindri_jupyter.cli import dispatch, parser
         from sindri_jupyter.cli.render import Out
 
+        if not argv:
+            print(parser.build("%sindri").format_help() + "\n" + NOTEBOOK_HELP)
+            return None
+        args = parser.parse(argv, prog="%sindri")
+        if args is None:
+            print("\n" + (NOTEBOOK_HELP if argv[0] in ("-h", "--help")
+                          else _examples(argv[0])))
+            return None
+        special = _NOTEBOOK_FORMS.get(args.command)
+        if special is not None and not getattr(args, "json", False):
+            return special(args)
         if args.command == "run":
             from sindri_jupyter.cli.commands import _code_of
 
@@ -92,28 +129,88 @@ class SindriMagics(Magics):
         return None
 
 
+EXAMPLES = {
+    "deploy": ["%sindri deploy --provider local --name demo        # returns at once",
+               "%sindri deploy -f sindri.yaml --gpu 'RTX 4090' --wait",
+               "%sindri deploy -f sindri.yaml --dry-run            # plan and $/h only"],
+    "status": ["%sindri status              # panel with buttons, refreshes itself",
+               "%sindri status demo --json  # the CLI's JSON"],
+    "run": ["%sindri run demo -- 'print(1 + 1)'",
+            "%%sindri run demo            # as a cell magic: the cell is the code"],
+    "gpus": ["%sindri gpus --provider runpod --min-vram 24"],
+    "destroy": ["%sindri destroy demo --yes"],
+    "stop": ["%sindri stop demo           # keeps the disk; %sindri start demo resumes"],
+    "start": ["%sindri start demo"],
+    "push": ["%sindri push demo data/ /workspace/data"],
+    "pull": ["%sindri pull demo /workspace/out.csv ."],
+    "attach": ["%sindri attach demo         # then pick the kernel in JupyterLab"],
+}
+
+
+def _examples(command: str) -> str:
+    lines = EXAMPLES.get(command)
+    if not lines:
+        return NOTEBOOK_HELP
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _split(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise IPythonUsageError(f"cannot split the arguments: {exc}") from None
+
+
+def _deploy(args) -> None:
+    from sindri_jupyter.cli import dispatch
+    from sindri_jupyter.cli.commands import resolve_config
+    from sindri_jupyter.cli.render import Out
+    from sindri_jupyter.frontends import deploying
+
+    if args.dry_run:
+        dispatch(args, Out(sys.stdout, sys.stderr, interactive=False))
+        return None
+    config, path = resolve_config(args)
+    deployment = deploying.start(config, path, wait_ready=not args.no_wait)
+    if args.wait:
+        deployment.wait()
+    return None
+
+
+def _status(args) -> Any:
+    from sindri_jupyter.frontends.status_panel import show_status
+
+    return show_status(args.name, include_unrecorded=args.all)
+
+
+def _gpus(args) -> Any:
+    from sindri_jupyter.frontends.gpu_picker import show_picker
+
+    return show_picker(args.provider, args.min_vram)
+
+
+_NOTEBOOK_FORMS = {"deploy": _deploy, "status": _status, "gpus": _gpus}
+
+
 def run_cell(name: str, code: str) -> None:
     """Run ``code`` on the environment's kernel, relaying outputs into this cell.
 
+    A deploy of ``name`` still under way in this kernel is waited for first.
     The relay hook runs on the loop thread; outputs are queued and published
     from this (the cell's) thread, so they land in this cell and in order.
     """
     from sindri_jupyter.cli.commands import _execute
     from sindri_jupyter.core import sync
+    from sindri_jupyter.frontends import deploying
 
+    started = deploying.pending(name)
+    if started is not None:
+        print(f"[sindri] waiting for the deploy of {name} started in this notebook",
+              file=sys.stderr)
+        started.wait()
     outputs: queue.Queue = queue.Queue()
     future = sync.submit(_execute(name, code, lambda k, c: outputs.put((k, c))))
-    interrupted = False
-    while True:
-        try:
-            _publish(*outputs.get(timeout=0.05))
-            continue
-        except queue.Empty:
-            if future.done():
-                break
-        except KeyboardInterrupt:
-            interrupted = True
-            future.cancel()
+    interrupted = _drain(outputs, future)
     result = None if future.cancelled() else future.result()
     if interrupted or (result is not None and result.interrupted):
         print(f"[sindri] interrupted: the kernel of {name} stopped the cell; "
@@ -122,6 +219,21 @@ def run_cell(name: str, code: str) -> None:
     if result is not None and not result.ok:
         raise RemoteCellError(f"{result.ename}: {result.evalue} (on {name})",
                               result.traceback)
+
+
+def _drain(outputs: queue.Queue, future) -> bool:
+    """Publish queued outputs until the execution ends; True if interrupted."""
+    interrupted = False
+    while True:
+        try:
+            _publish(*outputs.get(timeout=0.05))
+            continue
+        except queue.Empty:
+            if future.done():
+                return interrupted
+        except KeyboardInterrupt:
+            interrupted = True
+            future.cancel()
 
 
 def _publish(kind: str, content: dict[str, Any]) -> None:
@@ -139,4 +251,21 @@ def _publish(kind: str, content: dict[str, Any]) -> None:
 
 
 def register(ipython) -> None:
+    import os
+
+    # A Jupyter kernel has JPY_PARENT_PID set; an environment kernel started
+    # from here (local provider) inherits it, sees a parent that is not its
+    # own, and shuts down ("Parent appears to have exited"). The bootstrap
+    # should not pass JPY_* on; until it filters them, drop it here: this
+    # kernel read it at start-up and needs it no more.
+    os.environ.pop("JPY_PARENT_PID", None)
     ipython.register_magics(SindriMagics)
+
+
+def unregister(ipython) -> None:
+    """Undo ``register`` (``%unload_ext`` / ``%reload_ext``); stop panel refreshes."""
+    from sindri_jupyter.frontends import status_panel
+
+    status_panel.stop_all()
+    for kind in ("line", "cell"):
+        ipython.magics_manager.magics[kind].pop("sindri", None)
