@@ -115,7 +115,7 @@ class GpuPicker:
                                    description="provider")
         self.available_only = w.Checkbox(value=False, description="available only")
         self.listing = w.Select(options=[], rows=10,
-                                layout=w.Layout(width="100%", font_family="monospace"))
+                                layout=w.Layout(width="100%"))
         self.name = w.Text(value="NAME", description="name")
         self.command = w.Text(description="deploy", layout=w.Layout(width="100%"))
         self.count = w.HTML()

@@ -113,6 +113,7 @@ class StatusPanel:
         self.name = name
         self.rows: list[dict] = []
         self.closed = False
+        self.last_action = None
         self._lock = threading.Lock()
         self._row_boxes: dict[str, Any] = {}
         self.header = w.HTML()
@@ -177,6 +178,7 @@ class StatusPanel:
         self.say(f"{action} {name}: started")
         future = display.submit(_operate(name, action))
         future.add_done_callback(lambda f: self._done(name, action, f))
+        self.last_action = future
         return future
 
     def _done(self, name: str, action: str, future) -> None:

@@ -319,8 +319,9 @@ class Workshop:
 
 def _note_activity(seat: Seat, look, now: float) -> None:
     """A busy kernel, or one whose execution count moved, was used just now."""
-    if not look.answered or (look.execution_count is not None
-                             and look.execution_count != seat.last_count):
+    moved = (look.execution_count is not None and seat.last_count is not None
+             and look.execution_count != seat.last_count)
+    if not look.answered or moved:
         seat.last_active = now
     if look.execution_count is not None:
         seat.last_count = look.execution_count
