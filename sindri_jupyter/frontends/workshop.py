@@ -312,6 +312,8 @@ class Workshop:
         if row["state"] == "RUNNING" and record.phase == "ready":
             look = await probe(record)
             _note_activity(seat, look, now)
+            if not look.answered:
+                row["note"] = look.note
             row["idle_seconds"] = None if seat.last_active is None \
                 else max(0.0, now - seat.last_active)
         return row
