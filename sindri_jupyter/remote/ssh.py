@@ -295,7 +295,7 @@ async def push(
                 if await sftp.isdir(remote):
                     remote = str(PurePosixPath(remote) / local.name)
                 plan = [_Copy(local.name, str(local), remote, local.stat().st_size)]
-            todo, report = await _split_unchanged(plan, _remote_stat(sftp), _local_stat)
+            todo, report = await _split_unchanged(plan, _local_stat, _remote_stat(sftp))
             await _copy_all(sftp.put, todo, report, progress)
     except asyncssh.SFTPError as exc:
         raise _sftp_failed(conn.target, "push", str(local), remote, exc) from exc
@@ -318,7 +318,7 @@ async def pull(
                     local = local / PurePosixPath(remote).name
                 plan = [_Copy(PurePosixPath(remote).name, remote, str(local),
                               attrs.size or 0)]
-            todo, report = await _split_unchanged(plan, _local_stat, _remote_stat(sftp))
+            todo, report = await _split_unchanged(plan, _remote_stat(sftp), _local_stat)
             await _copy_all(sftp.get, todo, report, progress)
     except asyncssh.SFTPError as exc:
         raise _sftp_failed(conn.target, "pull", remote, str(local), exc) from exc
