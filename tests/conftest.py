@@ -12,11 +12,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tests.conftest_sshd"]
+
 
 @pytest.fixture(autouse=True)
 def sindri_home(tmp_path, monkeypatch):
     home = tmp_path / "sindri-home"
     monkeypatch.setenv("SINDRI_HOME", str(home))
+    # ssh-config writes ~/.ssh/config: keep the real one out of reach.
+    user_home = tmp_path / "user-home"
+    user_home.mkdir()
+    monkeypatch.setenv("HOME", str(user_home))
     for name in ("RUNPOD_API_KEY", "NORTHFLANK_API_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     yield home

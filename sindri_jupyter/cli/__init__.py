@@ -27,6 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         out.error("interrupted; `sindri status` shows what is recorded")
         return 1
+    finally:
+        _close_sessions()
+
+
+def _close_sessions() -> None:
+    """Close kernel sessions the command opened (only if it opened any)."""
+    if "sindri_jupyter.remote.sessions" in sys.modules:
+        from sindri_jupyter.core import sync
+        from sindri_jupyter.remote import sessions
+
+        sync.run(sessions.close_all())
 
 
 def dispatch(args, out) -> int:

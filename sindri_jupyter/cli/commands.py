@@ -13,7 +13,7 @@ from typing import Any
 
 from sindri_jupyter.cli.render import Out, duration, money
 from sindri_jupyter.core import sync
-from sindri_jupyter.errors import ConfigError, KernelError, SindriError, UsageError
+from sindri_jupyter.errors import ConfigError, SindriError, UsageError
 
 HANDLERS: dict[str, Any] = {}
 
@@ -217,19 +217,10 @@ def _code_of(args) -> str:
 
 
 async def _execute(name: str, code: str, relay):
-    from sindri_jupyter.core.state import Store
-    from sindri_jupyter.remote import hosts
+    """Run code on the environment's kernel through the process's open session."""
+    from sindri_jupyter.remote import sessions
 
-    record = Store.default().get(name)
-    if record.phase != "ready":
-        raise KernelError(f"{name} is not ready ({record.phase}, {record.state})",
-                          hint=f"`sindri start {name}` or `sindri status {name}`")
-    kernel = hosts.environment_kernel(record, None)
-    try:
-        async with kernel.client() as client:
-            return await client.execute(code, relay)
-    finally:
-        await kernel.host.aclose()
+    return await (await sessions.session(name)).execute(code, relay)
 
 
 # -- files, shell ------------------------------------------------------------------

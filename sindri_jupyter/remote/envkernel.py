@@ -129,9 +129,8 @@ class EnvironmentKernel:
             "stop", key="", workdir=self.host_workdir, remove=remove), timeout)
         self.record_path.unlink(missing_ok=True)
 
-    @asynccontextmanager
-    async def client(self) -> AsyncIterator[KernelClient]:
-        """A connected client; KernelError when no kernel is recorded."""
+    async def connection_info(self) -> dict[str, Any]:
+        """Connection info with local ports; KernelError when none is recorded."""
         record = self._load()
         if record is None:
             raise KernelError(
@@ -139,9 +138,17 @@ class EnvironmentKernel:
                 hint=f"run `sindri start {self.name}` (or deploy it again)",
             )
         ports = await self.host.reach(record["ports"])
-        info = dict(ports, ip="127.0.0.1", transport="tcp", key=record["key"],
+        return dict(ports, ip="127.0.0.1", transport="tcp", key=record["key"],
                     signature_scheme="hmac-sha256")
-        async with KernelClient(info) as client:
+
+    async def connect(self) -> KernelClient:
+        """A client with its channels started; the caller closes it."""
+        return await KernelClient(await self.connection_info()).__aenter__()
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[KernelClient]:
+        """A connected client for one use."""
+        async with KernelClient(await self.connection_info()) as client:
             yield client
 
     async def wait_answers(self, timeout: float) -> dict[str, Any]:

@@ -22,6 +22,16 @@ from sindri_jupyter.errors import KernelError
 log = logging.getLogger(__name__)
 
 OutputHook = Callable[[str, dict[str, Any]], None]
+# An idle client proves its channels before sending code (a link may have dropped).
+PROBE_AFTER_S = 1.0
+PROBE_WAIT_S = 2.0
+RECOVER_S = 120.0
+# Silence before a fence: short while the kernel has shown no sign of our request.
+FENCE_NEW_S = 3.0
+FENCE_BUSY_S = 15.0
+IDLE_GRACE_S = 5.0
+POLL_S = 0.05
+
 RELAYED = {"stream", "display_data", "update_display_data", "execute_result", "error",
            "clear_output"}
 
@@ -34,6 +44,7 @@ class ExecutionResult:
     evalue: str = ""
     traceback: list[str] = field(default_factory=list)
     interrupted: bool = False
+    outputs_lost: bool = False
 
     @property
     def ok(self) -> bool:
@@ -49,6 +60,7 @@ class KernelClient:
         self._client = AsyncKernelClient()
         self._client.load_connection_info(dict(connection_info))
         self._started = False
+        self._last_contact = 0.0
 
     async def __aenter__(self) -> "KernelClient":
         self._client.start_channels()
@@ -99,48 +111,150 @@ class KernelClient:
                       timeout: float | None = None) -> ExecutionResult:
         """Run ``code``; relay its outputs; on cancellation interrupt the kernel.
 
-        ``timeout`` bounds how long we wait for the kernel to go idle; None
-        waits as long as the code runs (the user's Ctrl-C ends it).
+        ``timeout`` bounds the whole run; None waits as long as the code runs
+        (the user's Ctrl-C ends it). A dropped SSH link may lose the request or
+        the reply in flight: ``_Run`` notices silence and sends a fence.
         """
-        msg_id = self._client.execute(code, allow_stdin=False)
-        interrupted = False
+        if time.monotonic() - self._last_contact > PROBE_AFTER_S:
+            await self.ensure_channels(RECOVER_S)
+        run = _Run(self, code, on_output)
         try:
-            await self._relay(msg_id, on_output, timeout)
+            content = await asyncio.wait_for(run.follow(), timeout)
         except asyncio.CancelledError:
-            interrupted = True
             await self.interrupt()
-            await asyncio.shield(self._relay(msg_id, on_output, 30.0))
-        reply = await self._reply(msg_id, 30.0)
-        content = reply["content"]
+            content = await asyncio.shield(asyncio.wait_for(run.follow(), 30.0))
+            run.interrupted = True
+        except asyncio.TimeoutError:
+            raise KernelError(f"the code did not finish within {timeout:.0f} s",
+                              hint="it may still run; interrupt it with Ctrl-C") from None
+        self._last_contact = time.monotonic()
         return ExecutionResult(
             status=content.get("status", "error"),
             execution_count=content.get("execution_count"),
             ename=content.get("ename", ""),
             evalue=content.get("evalue", ""),
             traceback=list(content.get("traceback", [])),
-            interrupted=interrupted or content.get("ename") == "KeyboardInterrupt",
+            interrupted=run.interrupted or content.get("ename") == "KeyboardInterrupt",
+            outputs_lost=run.lost,
         )
 
-    async def _relay(self, msg_id: str, on_output: OutputHook,
-                     timeout: float | None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise KernelError(f"no idle status from the kernel within {timeout:.0f} s",
-                                  hint="the code may still run; interrupt it with Ctrl-C")
+    async def ensure_channels(self, budget: float) -> None:
+        """Prove shell and iopub both work: a kernel_info reply and its idle."""
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            msg_id = self._client.kernel_info()
             try:
-                msg = await self._client.get_iopub_msg(timeout=1.0 if left is None
-                                                       else min(left, 1.0))
+                await self._reply(msg_id, PROBE_WAIT_S)
+                await self._until_idle(msg_id, PROBE_WAIT_S)
+            except asyncio.TimeoutError:
+                log.debug("kernel channels not answering yet; probing again")
+                continue
+            self._last_contact = time.monotonic()
+            return
+        raise KernelError(f"the kernel did not answer on all channels within {budget:.0f} s",
+                          hint="the connection may be down; `sindri status NAME` checks it")
+
+    async def _until_idle(self, msg_id: str, wait: float) -> None:
+        deadline = time.monotonic() + wait
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise asyncio.TimeoutError
+            try:
+                msg = await self._client.get_iopub_msg(timeout=left)
             except queue.Empty:
+                raise asyncio.TimeoutError from None
+            if (msg["parent_header"].get("msg_id") == msg_id
+                    and msg["header"]["msg_type"] == "status"
+                    and msg["content"].get("execution_state") == "idle"):
+                return
+
+
+class _Run:
+    """One execution followed on iopub and shell, robust to a dropped link.
+
+    Shell messages are handled in order, so a kernel_info sent after our
+    execute (a fence) is answered only once our execute is done: a fence reply
+    without ours means our reply was lost. With no sign of our request on
+    either channel, the request is taken as lost and sent once more; should the
+    kernel have run it while both its reply and every iopub message were lost,
+    it runs twice (that needs both channels to break mid-message).
+    """
+
+    def __init__(self, kernel: KernelClient, code: str, on_output: OutputHook):
+        self.k, self.code, self.on_output = kernel, code, on_output
+        self.interrupted = False
+        self.lost = False
+        self.msg_id = kernel._client.execute(code, allow_stdin=False)
+        self.seen = False  # any iopub message of ours: the kernel has it
+        self.idle = False
+        self.reply: dict[str, Any] | None = None
+        self.fence: str | None = None
+        self.fenced = False
+        self.resent = False
+
+    async def follow(self) -> dict[str, Any]:
+        quiet_since = time.monotonic()
+        while not (self.reply is not None and self.idle):
+            got = await self._pump()
+            now = time.monotonic()
+            if got:
+                quiet_since = now
+            elif self.reply is not None and now - quiet_since > IDLE_GRACE_S:
+                self._lose("iopub idle")
+                break
+            elif now - quiet_since > (FENCE_BUSY_S if self.seen else FENCE_NEW_S):
+                quiet_since = now
+                if self.fence is None:
+                    self.fence = self.k._client.kernel_info()
+            if self.fenced and self.reply is None:
+                if not self.seen and not self.resent:
+                    log.warning("the execute request was lost in a reconnect; resending")
+                    self._resend()
+                    continue
+                self._lose("execute reply")
+                return {"status": "ok"}
+        return self.reply or {"status": "ok"}
+
+    def _resend(self) -> None:
+        self.msg_id = self.k._client.execute(self.code, allow_stdin=False)
+        self.resent, self.fence, self.fenced = True, None, False
+
+    def _lose(self, what: str) -> None:
+        self.lost = True
+        log.warning("the %s of a cell was lost in a reconnect; its outputs may be "
+                    "incomplete", what)
+
+    async def _pump(self) -> bool:
+        """Handle whatever arrived on iopub and shell; True if anything was ours."""
+        got = False
+        for msg in await self._drain(self.k._client.get_iopub_msg):
+            if msg["parent_header"].get("msg_id") != self.msg_id:
                 continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
+            got = self.seen = True
             kind = msg["header"]["msg_type"]
             if kind == "status" and msg["content"].get("execution_state") == "idle":
-                return
-            if kind in RELAYED:
-                on_output(kind, msg["content"])
+                self.idle = True
+            elif kind in RELAYED:
+                self.on_output(kind, msg["content"])
+        for msg in await self._drain(self.k._client.get_shell_msg, 0.0):
+            parent = msg["parent_header"].get("msg_id")
+            if parent == self.msg_id:
+                self.reply, got = msg["content"], True
+            elif parent is not None and parent == self.fence:
+                self.fenced = True
+        return got
+
+    @staticmethod
+    async def _drain(get, first_wait: float = POLL_S) -> list[dict[str, Any]]:
+        msgs: list[dict[str, Any]] = []
+        wait = first_wait
+        while True:
+            try:
+                msgs.append(await get(timeout=wait))
+            except queue.Empty:
+                return msgs
+            wait = 0.0
 
 
 class TerminalRelay:

@@ -1,0 +1,68 @@
+"""Open kernel sessions, kept per environment for the life of the process.
+
+``%%sindri run`` in a notebook runs many cells against the same environment;
+opening an SSH connection, five forwards and ZeroMQ sockets for each would
+dominate a short cell. A ``Session`` keeps them open on the loop thread and is
+rebuilt when the environment's record changes (a restart gives new ports).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sindri_jupyter.errors import KernelError
+from sindri_jupyter.remote.envkernel import EnvironmentKernel
+from sindri_jupyter.remote.kernel import ExecutionResult, KernelClient, OutputHook
+
+
+@dataclass
+class Session:
+    name: str
+    pid: int | None
+    kernel: EnvironmentKernel
+    client: KernelClient
+    lock: asyncio.Lock
+
+    async def execute(self, code: str, on_output: OutputHook) -> ExecutionResult:
+        async with self.lock:
+            return await self.client.execute(code, on_output)
+
+    async def close(self) -> None:
+        self.client.close()
+        await self.kernel.host.aclose()
+
+
+_open: dict[str, Session] = {}
+
+
+async def session(name: str) -> Session:
+    """The open session of ``name``, opening (or reopening) it when needed."""
+    from sindri_jupyter.core.state import Store
+    from sindri_jupyter.remote import hosts
+
+    record = Store.default().get(name)
+    if record.phase != "ready":
+        raise KernelError(f"{name} is not ready ({record.phase}, {record.state})",
+                          hint=f"`sindri start {name}` or `sindri status {name}`")
+    pid = (record.handle_data.get("kernel") or {}).get("pid")
+    current = _open.get(name)
+    if current is not None and current.pid == pid:
+        return current
+    if current is not None:
+        await close(name)
+    kernel = hosts.environment_kernel(record, None)
+    client = await kernel.connect()
+    _open[name] = Session(name, pid, kernel, client, asyncio.Lock())
+    return _open[name]
+
+
+async def close(name: str) -> None:
+    found = _open.pop(name, None)
+    if found is not None:
+        await found.close()
+
+
+async def close_all() -> None:
+    for name in list(_open):
+        await close(name)
