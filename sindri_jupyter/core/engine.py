@@ -178,8 +178,10 @@ class Engine:
             return None
 
         want = "/".join(s.value for s in wanted)
+        interval = getattr(provider, "poll_interval", None)
         return await poll(probe, phase="provision", deadline=time.monotonic() + budget,
                           backoff=backoff, what=f"{record.name} reaching {want}",
+                          pace=(lambda: interval(handle)) if interval else None,
                           hint=f"it is still recorded: `sindri status {record.name}` "
                           f"shows it, `sindri destroy {record.name}` removes it",
                           sleep=self._sleep)

@@ -77,8 +77,13 @@ async def poll(
     what: str,
     hint: str | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    pace: Callable[[], float] | None = None,
 ) -> T:
-    """Call ``probe`` until it returns something, or raise WaitTimeout."""
+    """Call ``probe`` until it returns something, or raise WaitTimeout.
+
+    ``pace`` is the provider's own lower bound between polls (a rate-limit
+    budget shared by many waits); it is asked again before every sleep.
+    """
     start = time.monotonic()
     while True:
         result = await probe()
@@ -90,4 +95,7 @@ async def poll(
                 f"{what} did not happen within {time.monotonic() - start:.0f} s",
                 phase=phase, hint=hint,
             )
-        await sleep(min(backoff.next(), left))
+        interval = backoff.next()
+        if pace is not None:
+            interval = max(interval, pace())
+        await sleep(min(interval, left))

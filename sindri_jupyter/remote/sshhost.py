@@ -8,6 +8,7 @@ survive a dropped link.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 from pathlib import Path
@@ -48,24 +49,43 @@ class SSHHost:
     """Run the bootstrap over SSH and reach the kernel through forwards."""
 
     def __init__(self, target: ssh.SSHTarget, python: str = "python3",
-                 cwd: str | None = None):
+                 cwd: str | None = None, listen_proxy: tuple[str, ...] = ()):
         self.target = target
+        self.listen_proxy = listen_proxy
         self.python = python
         self.cwd = cwd
         self._link: ReconnectingConnection | None = None
         self._forwarded: dict[int, int] = {}
+        self._proxy = None  # a listening proxy process (Northflank's CLI)
 
     @classmethod
     def for_record(cls, record: "Record") -> "SSHHost":
         data = record.handle_data
-        return cls(target_for(record), data.get("python") or "python3", data.get("cwd"))
+        extra = (record.endpoint or {}).get("extra") or {}
+        target = target_for(record)
+        listen: tuple[str, ...] = ()
+        if extra.get("proxy_mode") == "listen":
+            listen = target.proxy_command
+            target = dataclasses.replace(target, proxy_command=())
+        return cls(target, data.get("python") or "python3", data.get("cwd"), listen)
 
     async def _ensure_link(self) -> ReconnectingConnection:
         if self._link is None:
-            link = ReconnectingConnection(self.target)
+            target = await self._through_proxy()
+            link = ReconnectingConnection(target)
             await link.start()
             self._link = link
         return self._link
+
+    async def _through_proxy(self) -> ssh.SSHTarget:
+        """Start a proxy that listens locally, when the endpoint needs one."""
+        if not self.listen_proxy:
+            return self.target
+        from sindri_jupyter.providers.northflank.cli import SSHProxy
+
+        self._proxy = await SSHProxy.open(self.listen_proxy)
+        return dataclasses.replace(self.target, host=self._proxy.host,
+                                   port=self._proxy.port, proxy_command=())
 
     async def _connection(self) -> ssh.SSHConnection:
         return await (await self._ensure_link()).current()
@@ -101,6 +121,9 @@ class SSHHost:
             await self._link.close()
             self._link = None
             self._forwarded.clear()
+        if self._proxy is not None:
+            await self._proxy.close()
+            self._proxy = None
 
     async def push(self, path: str, remote: str | None, progress: Progress) -> Copied:
         local = Path(path)
