@@ -6,12 +6,22 @@ current user (root in CI, any user elsewhere) on a free port, and waits until
 it answers with an SSH banner. ``SshServer.drop_connections()`` kills only the
 per-connection sshd processes, which is what a dropped Wi-Fi looks like to the
 client, while the listener keeps accepting new connections.
+
+Sessions get ``HOME`` set to a private folder (``SshServer.home``) and SFTP
+starts there, so tests never write into the real home of the user running them
+and concurrent runs do not share remote state. The working directory of a
+remote command is still the account's real home: use ``~`` or absolute paths.
+
+Run as non-root, sshd skips privilege separation and can only log in the user
+it runs as; that user's account must not be locked (``UsePAM no`` makes sshd
+check the password field itself), or every login fails at "auth".
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -45,7 +55,8 @@ PrintMotd no
 MaxStartups 64
 MaxSessions 64
 LogLevel VERBOSE
-Subsystem sftp internal-sftp
+SetEnv HOME={home}
+Subsystem sftp internal-sftp -d {home}
 """
 
 
@@ -62,6 +73,11 @@ class SshServer:
     user: str
     workdir: Path
     process: subprocess.Popen = field(repr=False)
+
+    @property
+    def home(self) -> Path:
+        """The sessions' ``HOME`` and the SFTP start folder."""
+        return self.workdir / "home"
 
     @property
     def authorized_keys(self) -> Path:
@@ -125,6 +141,7 @@ def start_sshd(workdir: Path, *, attempts: int = 3) -> SshServer:
     workdir.mkdir(parents=True, exist_ok=True)
     _write_host_key(workdir)
     (workdir / "authorized_keys").touch()
+    (workdir / "home").mkdir(exist_ok=True)
     if os.geteuid() == 0:
         PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
     failure = ""
@@ -161,13 +178,29 @@ def _launch(workdir: Path, port: int) -> SshServer:
             host_key=workdir / "host_ed25519",
             pid_file=workdir / "sshd.pid",
             authorized_keys=workdir / "authorized_keys",
+            home=(workdir / "home").resolve(),
         )
     )
     log = workdir / "sshd.log"
     # sshd re-executes itself, so every path it is given must be absolute.
     cmd = [str(SSHD), "-D", "-f", str(config.resolve()), "-E", str(log.resolve())]
-    process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        _die_with_parent(cmd), stdin=subprocess.DEVNULL, start_new_session=True
+    )
     return SshServer("127.0.0.1", port, getpass.getuser(), workdir, process)
+
+
+def _die_with_parent(cmd: list[str]) -> list[str]:
+    """Make sshd get SIGTERM when the test process dies, even by SIGKILL.
+
+    Without it a killed pytest leaves sshd listening forever. util-linux's
+    setpriv sets the parent-death signal and execs sshd; where it is missing,
+    only the fixture's teardown stops sshd.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return cmd
+    return [setpriv, "--pdeathsig", "TERM", "--", *cmd]
 
 
 def _wait_until_ready(server: SshServer) -> str:

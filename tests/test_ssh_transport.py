@@ -237,3 +237,18 @@ def test_push_and_pull_a_folder(target, tmp_path):
         src / "sub" / "b.bin"
     ).read_bytes()
     assert seen[-1][1] == seen[-1][2] == first.bytes_copied
+
+
+def test_sessions_and_sftp_start_in_the_fixture_home(target, sshd):
+    async def body():
+        async with await ssh.connect(target) as conn:
+            home = await conn.run("echo $HOME")
+            await conn.run("echo hi > ~/marker.txt")
+            back = await ssh.pull(conn, "~/marker.txt", sshd.workdir / "pulled.txt")
+        return home.stdout.strip(), back
+
+    home, back = run(body())
+
+    assert home == str(sshd.home.resolve())
+    assert back.copied == ["marker.txt"]
+    assert (sshd.workdir / "pulled.txt").read_text() == "hi\n"
