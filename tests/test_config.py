@@ -215,3 +215,13 @@ def test_schema_file_is_generated_and_fresh():
 def test_examples_in_the_repo_load():
     for path in sorted((ROOT / "examples").glob("*.yaml")):
         assert load(path).name
+
+
+def test_retired_spot_pods_get_a_clear_reason():
+    text = ("name: a\nproviders:\n  runpod:\n    cloud_type: SPOT\n"
+            "    bidPerGpu: 0.2\n    interruptible: true\n")
+
+    problems = problems_of(text)
+
+    assert len(problems) == 3
+    assert all("retired" in p and "removed from RunPod's API" in p for p in problems)

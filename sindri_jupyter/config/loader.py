@@ -23,7 +23,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from sindri_jupyter.config.models import Providers, SindriConfig
+from sindri_jupyter.config.models import RETIRED_VALUES, Providers, SindriConfig
 from sindri_jupyter.errors import ConfigError
 
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$|^0o[0-7]+$|^0x[0-9a-fA-F]+$")
@@ -36,6 +36,10 @@ _SECRET_KEY = re.compile(r"token|api_?key|secret|password|passwd", re.IGNORECASE
 _SECRET_VALUE = re.compile(
     r"^(rpa_[A-Za-z0-9]{16,}|eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*|nf-[A-Za-z0-9-]{20,})$"
 )
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def _camel(name: str) -> str:
@@ -84,6 +88,10 @@ class _Reader:
         for key_node, value_node in self.pairs(node, path):
             key = aliases.get(key_node.value, key_node.value)
             if key not in fields:
+                retired = model.RETIRED.get(_snake(key)) if hasattr(model, "RETIRED") else None
+                if retired:
+                    self.problem(key_node, path + (key,), f"'{key}' is retired: {retired}")
+                    continue
                 if model is Providers and _is_plugin_provider(key):
                     out[key] = self.read(value_node, dict[str, Any], path + (key,))
                     continue
@@ -143,7 +151,9 @@ class _Reader:
             return text if quoted else yaml.safe_load(text) if text else None
         if typing.get_origin(annotation) is Literal:
             allowed = [str(a) for a in typing.get_args(annotation)]
-            if text not in allowed:
+            if text.upper() in RETIRED_VALUES:
+                self.problem(node, path, f"'{text}' is retired: {RETIRED_VALUES[text.upper()]}")
+            elif text not in allowed:
                 self.problem(node, path, f"'{text}' is not allowed; use one of: "
                              + ", ".join(allowed))
             return text

@@ -24,6 +24,8 @@ class _Section(BaseModel):
 
     # key -> why the provider cannot honour it (reported, never dropped silently)
     NOT_APPLICABLE: ClassVar[dict[str, str]] = {}
+    # key -> why it is refused: features the provider's API no longer has
+    RETIRED: ClassVar[dict[str, str]] = {}
 
 
 class GpuSpec(_Section):
@@ -56,7 +58,21 @@ class Deployment(_Section):
     )
 
 
+_NO_SPOT = ("spot (interruptible) pods were removed from RunPod's API in 2026; "
+            "use cloud_type SECURE or COMMUNITY")
+RETIRED_VALUES = {"SPOT": _NO_SPOT, "INTERRUPTIBLE": _NO_SPOT}
+
+
 class RunPodSection(_Section):
+    RETIRED: ClassVar[dict[str, str]] = {
+        "interruptible": _NO_SPOT,
+        "spot": _NO_SPOT,
+        "bid_per_gpu": _NO_SPOT,
+        "support_public_ip": "REST v2 has no public-IP setting; SECURE cloud always "
+        "has a public IP (remove the key)",
+        "min_vcpu_count": "REST v2 derives vCPUs from the GPU type (remove the key)",
+        "min_memory_in_gb": "REST v2 derives memory from the GPU type (remove the key)",
+    }
     NOT_APPLICABLE: ClassVar[dict[str, str]] = {
         "compute_plan": "RunPod GPU pods have no compute plan: vCPU and memory come "
         "with the GPU type and count (set gpu_type_id and gpu_count instead)",
