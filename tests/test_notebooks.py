@@ -36,7 +36,7 @@ FORBIDDEN = [re.compile(re.escape(v)) for v in FAKE_SECRETS.values()] + [
 def test_there_are_notebooks_to_test():
     names = {p.name for p in NOTEBOOKS}
 
-    assert {"quickstart.ipynb", "workshop.ipynb"} <= names
+    assert {"quickstart.ipynb", "workshop.ipynb", "ssh.ipynb"} <= names
 
 
 def test_notebooks_pass_nbval_lax(tmp_path):
