@@ -91,8 +91,12 @@ class Tunnels:
                 if attempt == 1 and conn is not None and conn.is_closed:
                     continue
                 # The client sees its connection close and may try again.
-                log.warning("forward to remote port %d failed: %s",
-                            link.remote_port, exc)
+                # A refused port is routine (a kernel still starting, ZeroMQ
+                # retrying every 100 ms), so it stays at debug level.
+                level = (logging.DEBUG if isinstance(exc, asyncssh.ChannelOpenError)
+                         else logging.WARNING)
+                log.log(level, "forward to remote port %d failed: %s",
+                        link.remote_port, exc)
                 link.close()
                 return
             link.attach(channel)
