@@ -252,3 +252,14 @@ def test_sessions_and_sftp_start_in_the_fixture_home(target, sshd):
     assert home == str(sshd.home.resolve())
     assert back.copied == ["marker.txt"]
     assert (sshd.workdir / "pulled.txt").read_text() == "hi\n"
+
+
+def test_corrupt_pin_is_a_host_key_error(target):
+    target.pin_path.parent.mkdir(parents=True, exist_ok=True)
+    target.pin_path.write_text("sindri-t ssh-ed25519 not-base64!\n")
+
+    with pytest.raises(SSHError) as caught:
+        run(ssh.connect(target))
+
+    assert caught.value.step == "host-key"
+    assert str(target.pin_path) in caught.value.hint

@@ -103,8 +103,17 @@ def read_pin(target: SSHTarget) -> list[asyncssh.SSHKey]:
     keys = []
     for line in lines:
         parts = line.split()
-        if len(parts) >= 3 and not line.startswith("#"):
+        if len(parts) < 3 or line.startswith("#"):
+            continue
+        try:
             keys.append(asyncssh.import_public_key(" ".join(parts[1:3])))
+        except asyncssh.KeyImportError as exc:
+            raise SSHError(
+                f"the host-key pin {target.pin_path} is unreadable: {exc}",
+                step="host-key",
+                hint=f"delete {target.pin_path}; the next connection pins the "
+                "host's current key",
+            ) from exc
     return keys
 
 
