@@ -46,7 +46,7 @@ def test_notebooks_pass_nbval_lax(tmp_path):
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
          "--nbval-sanitize-with", str(ROOT / "notebooks" / "sanitize.cfg"),
          "--rootdir", str(ROOT), *map(str, NOTEBOOKS)],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=900, check=False)
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout

@@ -37,8 +37,8 @@ def test_background_update_lands_in_the_starting_cell(tmp_path, sindri_home):
     config.write_text("name: threaded\ndeployment:\n  provider: local\n"
                       f"providers:\n  local:\n    python: {slow_python(tmp_path)}\n")
     cells = [
-        f"import os\nos.environ['SINDRI_HOME'] = {str(sindri_home)!r}\n"
-        "%load_ext sindri_jupyter",
+        (f"import os\nos.environ['SINDRI_HOME'] = {str(sindri_home)!r}\n"
+         "%load_ext sindri_jupyter"),
         f"%sindri deploy -f {config}",
         WAIT_IN_OTHER_CELL,
         "%sindri destroy threaded --yes",

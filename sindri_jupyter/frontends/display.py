@@ -15,8 +15,9 @@ kernel nothing here prints from a thread. Background work is submitted with
 task inherits the starting cell's parent header, and a client that routes by
 parent (nbclient, nbval) drops every update sent after that cell ended. With
 no parent of its own, an update carries the running cell's header, which
-every client accepts, and the display id still targets the starting cell. Outside a kernel (terminal IPython, a
-script) there are no cells and printed lines are the right fallback.
+every client accepts, and the display id still targets the starting cell.
+Outside a kernel (terminal IPython, a script) there are no cells, and printed
+lines are the right fallback.
 
 ``SINDRI_WIDGETS=0`` forces the text forms, e.g. for a frontend without the
 widget manager (such frontends also show the text/plain part of every bundle).

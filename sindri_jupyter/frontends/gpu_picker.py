@@ -58,7 +58,7 @@ def label(row: dict[str, Any]) -> str:
     price_text = "price ?" if price is None else f"${price:.2f}/h"
     vram = row.get("vram_gb")
     vram_text = "? GB" if vram is None else f"{vram:g} GB"
-    return (f"{row.get('provider', '?'):<10} {str(row.get('name') or row.get('id')):<28} "
+    return (f"{row.get('provider', '?'):<10} {row.get('name') or row.get('id')!s:<28} "
             f"{vram_text:>7}  {price_text:>9}  {row.get('availability') or 'unknown'}")
 
 
@@ -79,7 +79,7 @@ def _money(value: float | None) -> str:
 
 def show_picker(provider: str | None = None, min_vram: float | None = None, *,
                 rows_source: RowsSource | None = None,
-                widgets: bool | None = None) -> "GpuPicker | None":
+                widgets: bool | None = None) -> GpuPicker | None:
     """Fetch the catalog (in this cell: errors raise here) and show it."""
     from sindri_jupyter.core import sync
 

@@ -169,12 +169,12 @@ def _deploy(args) -> None:
 
     if args.dry_run:
         dispatch(args, Out(sys.stdout, sys.stderr, interactive=False))
-        return None
+        return
     config, path = resolve_config(args)
     deployment = deploying.start(config, path, wait_ready=not args.no_wait)
     if args.wait:
         deployment.wait()
-    return None
+    return
 
 
 def _status(args) -> Any:

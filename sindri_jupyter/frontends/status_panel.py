@@ -26,23 +26,22 @@ REFRESH_FIRST, REFRESH_CAP = 5.0, 60.0
 REFRESH_FOR = 3600.0
 COLUMNS = ("name", "state", "provider", "gpu", "$/h", "uptime", "cost", "gpu use")
 
-_panels: list["StatusPanel"] = []
+_panels: list[StatusPanel] = []
 
 
 def stop_all() -> None:
     """Stop the refresh of every panel (on ``%unload_ext``)."""
-    for panel in list(_panels):
+    for panel in _panels:
         panel.close()
 
 
 def show_status(name: str | None = None, *, include_unrecorded: bool = False,
-                widgets: bool | None = None) -> "StatusPanel | None":
+                widgets: bool | None = None) -> StatusPanel | None:
     use_widgets = display.widgets_usable() if widgets is None else widgets
     if not use_widgets:
         import sys
 
-        from sindri_jupyter.cli import dispatch
-        from sindri_jupyter.cli import parser
+        from sindri_jupyter.cli import dispatch, parser
         from sindri_jupyter.cli.render import Out
 
         argv = ["status"] + ([name] if name else []) + (["--all"] if include_unrecorded

@@ -78,8 +78,8 @@ def load_roster(path: str | Path) -> list[Participant]:
     for person in people:
         key = slug(person.name)
         if key in seen:
-            raise ConfigError([f"{path}: {person.name!r} and {seen[key]!r} would get the "
-                               f"same environment name ({key})"],
+            raise ConfigError([(f"{path}: {person.name!r} and {seen[key]!r} would get the "
+                               f"same environment name ({key})")],
                               hint="make the names differ in letters or digits")
         seen[key] = person.name
     return people
@@ -89,8 +89,8 @@ def _from_csv(path: Path) -> list[Participant]:
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or "name" not in [c.strip() for c in reader.fieldnames]:
-            raise ConfigError([f"{path}:1: no `name` column (found: "
-                               f"{', '.join(reader.fieldnames or []) or 'nothing'})"])
+            raise ConfigError([(f"{path}:1: no `name` column (found: "
+                               f"{', '.join(reader.fieldnames or []) or 'nothing'})")])
         people = []
         for line, row in enumerate(reader, start=2):
             row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
@@ -109,8 +109,8 @@ def _from_yaml(path: Path) -> list[Participant]:
     if isinstance(data, dict):
         data = data.get("participants")
     if not isinstance(data, list):
-        raise ConfigError([f"{path}: expected a list of participants "
-                           "(or `participants:` with a list)"])
+        raise ConfigError([(f"{path}: expected a list of participants "
+                           "(or `participants:` with a list)")])
     people = []
     for i, item in enumerate(data, start=1):
         entry = {"name": item} if isinstance(item, str) else item
@@ -155,7 +155,7 @@ class Workshop:
     @classmethod
     def plan(cls, roster: list[Participant], base_config: str, *,
              name: str = DEFAULT_NAME, budget_usd: float | None = None,
-             expiry_hours: float | None = None) -> "Workshop":
+             expiry_hours: float | None = None) -> Workshop:
         """Seats for a roster; person-level budget/expiry win over the defaults."""
         if not _NAME_OK.match(name):
             raise UsageError(f"workshop name {name!r} is not usable in environment names",
@@ -188,7 +188,7 @@ class Workshop:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, name: str = DEFAULT_NAME) -> "Workshop":
+    def load(cls, name: str = DEFAULT_NAME) -> Workshop:
         path = cls.path_of(name)
         if not path.exists():
             raise NotFoundError(f"no workshop named {name!r} in {path.parent}",

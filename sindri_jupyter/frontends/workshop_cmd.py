@@ -20,10 +20,10 @@ from sindri_jupyter.frontends.workshop import DEFAULT_NAME, IDLE_MINUTES, Worksh
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # noqa: D102 - argparse hook
+    def error(self, message: str):
         raise UsageError(message, hint=f"`{self.prog} --help` lists the options")
 
-    def exit(self, status: int = 0, message: str | None = None):  # noqa: D102
+    def exit(self, status: int = 0, message: str | None = None):
         if message:
             raise UsageError(message.strip())
         raise _HelpShown()
@@ -112,7 +112,9 @@ async def _deploy(workshop: Workshop, view) -> None:
 def status(args) -> Any:
     from sindri_jupyter.core import sync
     from sindri_jupyter.frontends.workshop_view import (
-        STATUS_COLUMNS, show_table, status_cells,
+        STATUS_COLUMNS,
+        show_table,
+        status_cells,
     )
 
     workshop = Workshop.load(args.name)

@@ -42,7 +42,7 @@ def _text_table(columns: list[str], rows: list[list[str]]) -> str:
 class WorkshopProgress:
     """The deploy of every seat, one line each."""
 
-    COLUMNS = ["participant", "environment", "phase", "elapsed", "$/h", "message"]
+    COLUMNS = ("participant", "environment", "phase", "elapsed", "$/h", "message")
 
     def __init__(self, workshop: Workshop, *, widgets: bool | None = None):
         self.workshop = workshop
@@ -110,11 +110,11 @@ class WorkshopProgress:
             self._drawn = time.monotonic()
             rows, colours = self._rows()
             self.summary.value = f"<b>{html.escape(self.counts())}</b>"
-            self.table.value = _html_table(self.COLUMNS, rows, colours)
+            self.table.value = _html_table(list(self.COLUMNS), rows, colours)
 
     def _bundle(self) -> dict[str, Any]:
         rows, _ = self._rows()
-        text = self.counts() + "\n" + _text_table(self.COLUMNS, rows)
+        text = self.counts() + "\n" + _text_table(list(self.COLUMNS), rows)
         return display.bundle(text, display.pre(text), self.widget)
 
 
