@@ -280,6 +280,9 @@ class Engine:
                                    self.timeouts.stop)
         emit("destroy", "gone")
         self.store.forget(name)
+        from sindri_jupyter.remote import kernelspec
+
+        kernelspec.remove(name)
 
     async def _stop_kernel(self, record: Record, *, remove: bool) -> None:
         """Stop the environment kernel; an unreachable host is noted, not fatal."""

@@ -9,11 +9,16 @@ rebuilt when the environment's record changes (a restart gives new ports).
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from sindri_jupyter.errors import KernelError
 from sindri_jupyter.remote.envkernel import EnvironmentKernel
 from sindri_jupyter.remote.kernel import ExecutionResult, KernelClient, OutputHook
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -52,9 +57,22 @@ async def session(name: str) -> Session:
     if current is not None:
         await close(name)
     kernel = hosts.environment_kernel(record, None)
+    facts = await kernel.start(START_TIMEOUT_S)
+    if facts["pid"] != pid:
+        _note_new_kernel(record, facts)
     client = await kernel.connect()
-    _open[name] = Session(name, pid, kernel, client, asyncio.Lock())
+    _open[name] = Session(name, facts["pid"], kernel, client, asyncio.Lock())
     return _open[name]
+
+
+def _note_new_kernel(record, facts: dict) -> None:
+    """The kernel had ended (a Jupyter shutdown, a reboot): say its state is new."""
+    from sindri_jupyter.core.state import Store
+
+    log.warning("the kernel of %s had stopped; started a fresh one (pid %s): "
+                "earlier variables are gone", record.name, facts["pid"])
+    Store.default().update(record.name, handle_data=dict(record.handle_data, kernel=facts))
+    Store.default().add_event(record.name, "kernel", f"kernel restarted (pid {facts['pid']})")
 
 
 async def close(name: str) -> None:
