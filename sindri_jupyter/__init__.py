@@ -14,6 +14,13 @@ def load_ipython_extension(ipython):
     register(ipython)
 
 
+def unload_ipython_extension(ipython):
+    """``%unload_ext`` / ``%reload_ext``: remove the magics, stop panel refreshes."""
+    from sindri_jupyter.frontends.magics import unregister
+
+    unregister(ipython)
+
+
 def _jupyter_server_extension_points():
     return []
 

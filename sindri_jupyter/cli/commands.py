@@ -147,7 +147,7 @@ def cmd_destroy(args, out: Out) -> int:
 def cmd_status(args, out: Out) -> int:
     eng = engine()
     statuses = [sync.run(eng.status(args.name))] if args.name else sync.run(eng.status_all())
-    rows = [_status_row(s) for s in statuses]
+    rows = [status_row(s) for s in statuses]
     orphans = []
     if args.all:
         names = sorted({s.record.provider for s in statuses} | {"local"})
@@ -169,7 +169,7 @@ def cmd_status(args, out: Out) -> int:
     return 0
 
 
-def _status_row(status) -> dict[str, Any]:
+def status_row(status) -> dict[str, Any]:
     record, observed = status.record, status.observed
     endpoint = record.endpoint or {}
     where = ("this machine" if endpoint.get("kind") == "local"
@@ -193,10 +193,10 @@ def _status_row(status) -> dict[str, Any]:
 
 @handler("run")
 def cmd_run(args, out: Out) -> int:
-    code = _code_of(args)
+    code = code_of(args)
     from sindri_jupyter.remote.kernel import TerminalRelay
 
-    result = sync.run(_execute(args.name, code, TerminalRelay(out.out, out.err)))
+    result = sync.run(execute_code(args.name, code, TerminalRelay(out.out, out.err)))
     if result.interrupted:
         out.error("interrupted: the remote kernel stopped the cell; its state is kept")
         return 1
@@ -205,7 +205,7 @@ def cmd_run(args, out: Out) -> int:
     return 0
 
 
-def _code_of(args) -> str:
+def code_of(args) -> str:
     if args.code_file:
         return Path(args.code_file).read_text()
     if args.code:
@@ -216,7 +216,7 @@ def _code_of(args) -> str:
                      hint=f"sindri run {args.name} -- 'print(1 + 1)'  or  --file script.py")
 
 
-async def _execute(name: str, code: str, relay):
+async def execute_code(name: str, code: str, relay):
     """Run code on the environment's kernel through the process's open session."""
     from sindri_jupyter.remote import sessions
 
@@ -267,6 +267,14 @@ def cmd_attach(args, out: Out) -> int:
     path = kernelspec.install(args.name)
     out.print(f"installed kernelspec {path.name} ({kernelspec.display_name(args.name)}); "
               "choose it in JupyterLab's kernel menu")
+    return 0
+
+
+@handler("workshop")
+def cmd_workshop(args, out: Out) -> int:
+    from sindri_jupyter.frontends import workshop_cmd
+
+    workshop_cmd.ACTIONS[args.action](args)
     return 0
 
 

@@ -18,10 +18,10 @@ EXAMPLES = """examples:
 class _Parser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of exiting the process."""
 
-    def error(self, message: str):  # noqa: D102 - argparse hook
+    def error(self, message: str):
         raise UsageError(message, hint=f"`{self.prog} --help` lists the options")
 
-    def exit(self, status: int = 0, message: str | None = None):  # noqa: D102
+    def exit(self, status: int = 0, message: str | None = None):
         if message:
             raise UsageError(message.strip())
         raise _HelpShown()
@@ -97,6 +97,8 @@ def build(prog: str = "sindri") -> argparse.ArgumentParser:
     p.add_argument("--fix", action="store_true", help="create what is missing (SSH key)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    _add_workshop(sub)
+
     p = sub.add_parser("config", help="validate a config or print its JSON schema")
     config_sub = p.add_subparsers(dest="config_command", metavar="ACTION",
                                   parser_class=_Parser, required=True)
@@ -104,6 +106,31 @@ def build(prog: str = "sindri") -> argparse.ArgumentParser:
     v.add_argument("file", nargs="?", default="sindri.yaml", help="default: sindri.yaml")
     config_sub.add_parser("schema", help="print the JSON schema of sindri.yaml")
     return parser
+
+
+def _add_workshop(sub) -> None:
+    """``workshop``: one environment per participant of a roster."""
+    workshop = sub.add_parser("workshop", help="one environment per participant")
+    actions = workshop.add_subparsers(dest="action", metavar="ACTION",
+                                      parser_class=_Parser, required=True)
+    p = actions.add_parser("deploy", help="deploy an environment per roster entry")
+    p.add_argument("roster", help="CSV with a `name` column, or a YAML list")
+    p.add_argument("-f", "--file", required=True, help="base sindri.yaml for everyone")
+    p.add_argument("--budget", type=float, metavar="USD",
+                   help="per-person cap on accrued cost, in US dollars")
+    p.add_argument("--expiry-hours", type=float, metavar="H",
+                   help="per-person lifetime in hours, from now")
+    p.add_argument("--wait", action="store_true", help="block until all are ready")
+    p = actions.add_parser("status", help="state, cost, expiry and who is idle")
+    p.add_argument("--idle-minutes", type=float, default=10.0,
+                   help="idle after this many minutes without execution (default 10)")
+    actions.add_parser("handout", help="how each participant connects")
+    p = actions.add_parser("destroy", help="destroy every participant's environment")
+    p.add_argument("--yes", "-y", action="store_true", help="required: confirms it")
+    for p in actions.choices.values():
+        p.add_argument("--name", default="workshop",
+                       help="workshop name, a prefix of every environment "
+                       "(default workshop)")
 
 
 def parse(argv: list[str], prog: str = "sindri") -> argparse.Namespace | None:

@@ -94,10 +94,6 @@ class SindriMagics(Magics):
                 raise IPythonUsageError("as a cell magic: %%sindri run NAME")
             return run_cell(argv[1], cell)
         try:
-            if argv[:1] == ["workshop"]:
-                from sindri_jupyter.frontends import workshop_cmd
-
-                return workshop_cmd.main(argv[1:])
             return self._dispatch(argv)
         except SindriError as exc:
             if exc.exit_code == 2:
@@ -119,10 +115,14 @@ class SindriMagics(Magics):
         special = _NOTEBOOK_FORMS.get(args.command)
         if special is not None and not getattr(args, "json", False):
             return special(args)
-        if args.command == "run":
-            from sindri_jupyter.cli.commands import _code_of
+        if args.command == "workshop":
+            from sindri_jupyter.frontends import workshop_cmd
 
-            return run_cell(args.name, _code_of(args))
+            return workshop_cmd.ACTIONS[args.action](args)
+        if args.command == "run":
+            from sindri_jupyter.cli.commands import code_of
+
+            return run_cell(args.name, code_of(args))
         status = dispatch(args, Out(sys.stdout, sys.stderr, interactive=False))
         if status == 1 and args.command == "doctor":
             raise SindriError("sindri doctor found problems; see the lines marked FAIL")
@@ -199,7 +199,7 @@ def run_cell(name: str, code: str) -> None:
     The relay hook runs on the loop thread; outputs are queued and published
     from this (the cell's) thread, so they land in this cell and in order.
     """
-    from sindri_jupyter.cli.commands import _execute
+    from sindri_jupyter.cli.commands import execute_code
     from sindri_jupyter.core import sync
     from sindri_jupyter.frontends import deploying
 
@@ -209,7 +209,7 @@ def run_cell(name: str, code: str) -> None:
               file=sys.stderr)
         started.wait()
     outputs: queue.Queue = queue.Queue()
-    future = sync.submit(_execute(name, code, lambda k, c: outputs.put((k, c))))
+    future = sync.submit(execute_code(name, code, lambda k, c: outputs.put((k, c))))
     interrupted = _drain(outputs, future)
     result = None if future.cancelled() else future.result()
     if interrupted or (result is not None and result.interrupted):

@@ -57,7 +57,7 @@ def show_status(name: str | None = None, *, include_unrecorded: bool = False,
 
 async def collect(name: str | None = None, *, probe_gpus: bool = True) -> list[dict]:
     """Status rows of one or every environment, with a GPU look at running ones."""
-    from sindri_jupyter.cli.commands import _status_row
+    from sindri_jupyter.cli.commands import status_row
     from sindri_jupyter.core.engine import Engine
     from sindri_jupyter.frontends.probe import probe
 
@@ -68,7 +68,7 @@ async def collect(name: str | None = None, *, probe_gpus: bool = True) -> list[d
         await engine.aclose()
     rows = []
     for status in statuses:
-        row = _status_row(status)
+        row = status_row(status)
         row["gpu"] = _gpu_of(status.record)
         row["gpu_use"] = "-"
         row["_record"] = status.record

@@ -1,8 +1,8 @@
 """``%sindri workshop ...``: parse and run the workshop subcommands.
 
-The CLI parser does not have ``workshop`` yet, so its arguments are parsed
-here with the same conventions (``UsageError`` for misuse, ``--help`` on every
-subcommand). ``deploy`` returns at once with a live table unless ``--wait``.
+The arguments are parsed by the CLI's parser (``sindri workshop ...`` is the
+same); these functions do the work. In a notebook ``deploy`` returns at once
+with a live table unless ``--wait``; elsewhere they print text.
 
     %sindri workshop deploy roster.csv -f base.yaml --budget 5 --expiry-hours 3
     %sindri workshop status            # who is idle, cost against budget
@@ -12,63 +12,10 @@ subcommand). ``deploy`` returns at once with a live table unless ``--wait``.
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from sindri_jupyter.errors import SindriError, UsageError
-from sindri_jupyter.frontends.workshop import DEFAULT_NAME, IDLE_MINUTES, Workshop
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise UsageError(message, hint=f"`{self.prog} --help` lists the options")
-
-    def exit(self, status: int = 0, message: str | None = None):
-        if message:
-            raise UsageError(message.strip())
-        raise _HelpShown()
-
-
-class _HelpShown(Exception):
-    """--help was printed."""
-
-
-def build(prog: str = "%sindri workshop") -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description="One environment per participant.")
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser,
-                                required=True)
-    p = sub.add_parser("deploy", help="deploy an environment per roster entry")
-    p.add_argument("roster", help="CSV with a `name` column, or a YAML list")
-    p.add_argument("-f", "--file", required=True, help="base sindri.yaml for everyone")
-    p.add_argument("--budget", type=float, metavar="USD",
-                   help="per-person cap on accrued cost, in US dollars")
-    p.add_argument("--expiry-hours", type=float, metavar="H",
-                   help="per-person lifetime in hours, from now")
-    p.add_argument("--wait", action="store_true", help="block until all are ready")
-    for action, text in (("status", "state, cost, expiry and who is idle"),
-                         ("handout", "how each participant connects"),
-                         ("destroy", "destroy every participant's environment")):
-        p = sub.add_parser(action, help=text)
-        if action == "status":
-            p.add_argument("--idle-minutes", type=float, default=IDLE_MINUTES,
-                           help=f"idle after this many minutes (default {IDLE_MINUTES:g})")
-        if action == "destroy":
-            p.add_argument("--yes", "-y", action="store_true",
-                           help="required: confirms the destroy")
-    for p in sub.choices.values():
-        p.add_argument("--name", default=DEFAULT_NAME,
-                       help=f"workshop name, a prefix of every environment "
-                       f"(default {DEFAULT_NAME})")
-    return parser
-
-
-def main(argv: list[str]) -> Any:
-    try:
-        args = build().parse_args(argv)
-    except _HelpShown:
-        return None
-    return {"deploy": deploy, "status": status, "handout": handout,
-            "destroy": destroy}[args.action](args)
+from sindri_jupyter.frontends.workshop import Workshop
 
 
 def deploy(args) -> Any:
@@ -169,3 +116,6 @@ async def _with_engine(use):
         return await use(engine)
     finally:
         await engine.aclose()
+
+
+ACTIONS = {"deploy": deploy, "status": status, "handout": handout, "destroy": destroy}

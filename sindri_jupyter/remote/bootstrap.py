@@ -110,7 +110,10 @@ def start():
         json.dump(info, f)
     cwd = os.path.expanduser(P.get("cwd") or WORK)
     os.makedirs(cwd, exist_ok=True)
-    env = dict(os.environ, **P.get("env", {}))
+    # JPY_* belong to the Jupyter kernel that may have started us: a kernel
+    # inheriting JPY_PARENT_PID watches the wrong parent and shuts itself down.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JPY_")}
+    env.update(P.get("env", {}))
     env["SINDRI_ENVIRONMENT"] = P.get("name", "")
     log = open(os.path.join(WORK, "kernel.log"), "ab")
     proc = subprocess.Popen([py, "-m", "ipykernel_launcher", "-f", CF], cwd=cwd, env=env,
