@@ -251,14 +251,6 @@ def _publish(kind: str, content: dict[str, Any]) -> None:
 
 
 def register(ipython) -> None:
-    import os
-
-    # A Jupyter kernel has JPY_PARENT_PID set; an environment kernel started
-    # from here (local provider) inherits it, sees a parent that is not its
-    # own, and shuts down ("Parent appears to have exited"). The bootstrap
-    # should not pass JPY_* on; until it filters them, drop it here: this
-    # kernel read it at start-up and needs it no more.
-    os.environ.pop("JPY_PARENT_PID", None)
     ipython.register_magics(SindriMagics)
 
 
