@@ -85,10 +85,15 @@ def _stray_kernels() -> list[Check]:
 
 
 async def gpus(provider: str | None, min_vram: float | None) -> list[dict[str, Any]]:
-    """Rows of the GPU catalog: provider, id, name, vram_gb, price, availability."""
+    """Rows of the GPU catalog: provider, id, name, vram_gb, price, availability.
+
+    Without ``provider``: this machine plus every provider with a catalog whose
+    credential variable is set; a provider without its credential is skipped,
+    as asking for it would only fail.
+    """
     from sindri_jupyter.core.engine import Engine
 
-    names = [provider] if provider else ["local"]
+    names = [provider] if provider else _catalog_providers()
     engine = Engine()
     rows: list[dict[str, Any]] = []
     try:
@@ -105,6 +110,21 @@ async def gpus(provider: str | None, min_vram: float | None) -> list[dict[str, A
         rows = [r for r in rows if (r.get("vram_gb") or 0) >= min_vram]
     return sorted(rows, key=lambda r: (r.get("price_per_hour") is None,
                                        r.get("price_per_hour") or 0))
+
+
+def _catalog_providers() -> list[str]:
+    """``local``, then each provider with ``gpus()`` whose credential is set."""
+    from sindri_jupyter.core import provider as registry
+
+    names = ["local"]
+    for name in registry.available():
+        if name == "local":
+            continue
+        cls = registry.load(name)
+        credential = getattr(cls, "credential_env", None)
+        if hasattr(cls, "gpus") and (credential is None or os.environ.get(credential)):
+            names.append(name)
+    return names
 
 
 def local_gpus() -> list[dict[str, Any]]:

@@ -203,11 +203,15 @@ class FakeNorthflank:
         window_seconds: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
         team: str = "sindri-team",
+        authorize: Callable[[str], None] | None = None,
     ) -> None:
         self.tokens = set(tokens)
         self.pending_seconds, self.progress_seconds = pending_seconds, progress_seconds
         self.rate_limit, self.window_seconds = rate_limit, window_seconds
         self.clock, self.team = clock, team
+        # Called with every public key of an SSH identity added or updated: the
+        # sshd behind the CLI proxy should then accept it, as Northflank's does.
+        self.authorize = authorize
         self.projects: dict[str, dict[str, Any]] = {}
         self.services: dict[tuple[str, str], Service] = {}
         self.identities: dict[str, dict[str, Any]] = {}
@@ -516,6 +520,7 @@ def _route_table(fake: FakeNorthflank) -> list[tuple[str, str, str, Callable]]:
             raise ApiFailure(409, DUPLICATE.format(kind="SSH identity"))
         _check_keys(body)
         fake.identities[iid] = {**body, "id": iid}
+        _authorize(fake, body)
         return fake.identities[iid], None
 
     def identity(params, _q, _b):
@@ -531,6 +536,7 @@ def _route_table(fake: FakeNorthflank) -> list[tuple[str, str, str, Callable]]:
             raise ApiFailure(400, "name cannot be changed", {"name": ["read only"]})
         _check_keys(body)
         found.update(body)
+        _authorize(fake, body)
         return found, None
 
     def delete_identity(params, _q, _b):
@@ -569,6 +575,14 @@ def _route_table(fake: FakeNorthflank) -> list[tuple[str, str, str, Callable]]:
          lambda pa, q, b: add_identity(pa, q, b, identity_id=pa["identity"])),
         ("DELETE", ids + "/(?P<identity>[^/]+)", "delete_ssh_identity", delete_identity),
     ]
+
+
+def _authorize(fake: FakeNorthflank, identity: dict[str, Any]) -> None:
+    if fake.authorize is None:
+        return
+    for entry in identity.get("sshPublicKeys") or []:
+        if isinstance(entry, dict) and entry.get("key"):
+            fake.authorize(str(entry["key"]))
 
 
 def _check_service(body: dict[str, Any], region: str) -> None:

@@ -5,10 +5,12 @@ and ``RateLimit`` / ``RateLimit-Policy`` on every answer, closed request bodies
 (unknown field -> 422), 409 for an action not in the pod's ``actions``. Pods walk
 a timeline PROVISIONING -> STARTING -> RUNNING (seconds per phase, 0 = instant);
 ``runtime`` is null, then ``{}``, then filled, and the direct SSH mapping of a
-running pod points at the sshd host and port given to the fake.
+running pod points at the sshd host and port given to the fake, which accepts
+the pod's ``PUBLIC_KEY`` when ``authorize`` hands it over.
 
-    fake = FakeRunPod(ssh_port=2222).start()
+    fake = FakeRunPod(ssh_port=2222, authorize=sshd.authorize).start()
     fake.inject("create", status=500, after=True)   # the pod exists, the answer lies
+    fake.take_host_gpus(pod_id)                      # its next start gets a 400
     ... RunPodClient(fake.api_key, fake.url) ...
     fake.count("POST", "/v2/pods"); fake.stop()
 
@@ -76,6 +78,8 @@ class FakeRunPod:
         api_key: str = "fake-runpod-key",
         ssh_host: str = "127.0.0.1",
         ssh_port: int = 22,
+        ssh_user: str = "root",
+        authorize: Callable[[str], None] | None = None,
         provision_seconds: float = 0.0,
         start_seconds: float = 0.0,
         page_size: int | None = None,
@@ -86,6 +90,10 @@ class FakeRunPod:
     ) -> None:
         self.api_key = api_key
         self.ssh_host, self.ssh_port, self.ssh_type = ssh_host, ssh_port, "tcp"
+        self.ssh_user = ssh_user
+        # Called with each new pod's PUBLIC_KEY: the sshd behind ssh_port should
+        # then accept it, as the image's start script makes the pod's sshd do.
+        self.authorize = authorize
         self.provision_seconds, self.start_seconds = provision_seconds, start_seconds
         self.page_size = page_size  # None: plain {"pods": [...]}; N: paginated
         self.quotas = {"minute": quota_per_minute, "hour": quota_per_minute * 50,
@@ -155,6 +163,11 @@ class FakeRunPod:
         """Availability of ``gpu_id`` in ``cloud``: NONE makes creates fail (400)."""
         with self._lock:
             self.stock[(gpu_id, cloud)] = level
+
+    def take_host_gpus(self, pod_id: str) -> None:
+        """Rent the GPUs of a stopped pod's host to someone else: start gets a 400."""
+        with self._lock:
+            self.pods[pod_id].host_taken = True
 
     def delete_out_of_band(self, pod_id: str) -> None:
         """Remove a pod as if someone deleted it in RunPod's console."""
@@ -338,6 +351,16 @@ def _http_date(epoch: float) -> str:
     return formatdate(epoch, usegmt=True)
 
 
+def _appender(path: str | None) -> Callable[[str], None] | None:
+    if not path:
+        return None
+
+    def append(key: str) -> None:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(key.strip() + "\n")
+    return append
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sindri_jupyter.testing.fake_runpod",
@@ -348,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="address pods report for direct SSH")
     parser.add_argument("--ssh-port", type=int, default=22,
                         help="port pods report for direct SSH (your local sshd)")
+    parser.add_argument("--authorized-keys", default=None,
+                        help="append each new pod's PUBLIC_KEY to this file (the "
+                        "AuthorizedKeysFile of your local sshd)")
     parser.add_argument("--api-key", default="fake-runpod-key",
                         help="the bearer token the fake accepts")
     parser.add_argument("--provision-seconds", type=float, default=3.0,
@@ -357,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fake = FakeRunPod(api_key=args.api_key, ssh_host=args.ssh_host,
                       ssh_port=args.ssh_port, port=args.port,
+                      authorize=_appender(args.authorized_keys),
                       provision_seconds=args.provision_seconds,
                       start_seconds=args.start_seconds)
     print(f"fake RunPod at {fake.url}\n"

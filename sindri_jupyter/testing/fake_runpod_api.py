@@ -47,6 +47,7 @@ class FakePod:
     phase_start: float = 0.0
     running_since: float | None = None
     status_override: str | None = None  # e.g. "ERROR" or a status RunPod adds later
+    host_taken: bool = False  # its host's GPUs were rented out while it was stopped
     logs: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -145,8 +146,9 @@ class Api:
             runtime = self._runtime(pod, has_ssh)
             if has_ssh and self.fake.ssh_type == "tcp":
                 f = self.fake
-                direct = {"host": f.ssh_host, "port": f.ssh_port, "username": "root",
-                          "command": f"ssh root@{f.ssh_host} -p {f.ssh_port}"}
+                direct = {"host": f.ssh_host, "port": f.ssh_port,
+                          "username": f.ssh_user,
+                          "command": f"ssh {f.ssh_user}@{f.ssh_host} -p {f.ssh_port}"}
         created = datetime.now(timezone.utc) - timedelta(
             seconds=self.fake.clock() - pod.created)
         return {
@@ -214,6 +216,9 @@ class Api:
         now = self.fake.clock()
         pod = _new_pod(body, now, placed, round(price * count, 4))
         self.fake.pods[pod.id] = pod
+        key = (body.get("env") or {}).get("PUBLIC_KEY")
+        if key and self.fake.authorize is not None:
+            self.fake.authorize(str(key))  # what the image's start script does
         return Reply(201, self.pod_json(pod))
 
     def _place(self, gpu: dict, body: dict) -> str | Reply:
@@ -274,6 +279,8 @@ class Api:
         if action == "terminate":
             del self.fake.pods[pod.id]
             return Reply(204)
+        if action == "start" and pod.host_taken:
+            return problem(400, cat.HOST_TAKEN_DETAIL)
         if action == "stop":
             pod.desired, pod.running_since = "EXITED", None
         else:  # start and restart walk the timeline again, on the same host

@@ -18,6 +18,10 @@ CAPACITY_DETAIL = (
     "There are no longer any instances available with the requested "
     "specifications. Please refresh and try again."
 )
+# Starting a stopped pod whose host rented its GPUs out (reference section 2.4).
+HOST_TAKEN_DETAIL = (
+    "There are not enough free GPUs on the host machine to start this pod."
+)
 
 # id, name, VRAM GB, secure $/h, community $/h, max count, pool, data centers
 _GPUS = [

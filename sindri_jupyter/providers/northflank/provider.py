@@ -80,6 +80,7 @@ class NorthflankProvider:
 
     name = "northflank"
     capabilities = Capabilities(gpu=True, pause=True, volumes=False, autoscaling=True)
+    credential_env = "NORTHFLANK_API_TOKEN"  # unset: `sindri gpus` skips us
     needs_ssh_key = True  # the engine then puts "public_key" in handle.data
 
     def __init__(self, section: Any = None, *, environ: Mapping[str, str] | None = None,
@@ -149,6 +150,10 @@ class NorthflankProvider:
             regions = await api.call("list regions", api.sdk.list.regions)
             self._catalog = (now, plans["plans"], regions["regions"])
         return self._catalog[1], self._catalog[2]
+
+    async def gpus(self) -> list[dict[str, Any]]:
+        """The GPU catalog for ``sindri gpus``: VRAM, price per GPU-hour, regions."""
+        return spec.gpu_rows(*await self.catalogue())
 
     # -- Provider protocol -------------------------------------------------------
     async def plan(self, config: Any) -> Plan:

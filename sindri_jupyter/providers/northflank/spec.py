@@ -202,6 +202,35 @@ def resolve_gpu(wanted: str, count: int, region: str, regions: list[dict]) -> di
     return local
 
 
+def gpu_rows(plans: list[dict], regions: list[dict]) -> list[dict[str, Any]]:
+    """Rows for ``sindri gpus``: one per GPU type, priced per GPU-hour.
+
+    A GPU comes with a GPU plan (bundled vCPU and memory), so the price of one
+    GPU is (plan + n x GPU) / n for the smallest count ``n`` Northflank offers.
+    Availability is where it is offered: Northflank publishes no live stock.
+    """
+    by_id = {p["id"]: p for p in plans}
+    found: dict[str, tuple[dict, list[str]]] = {}
+    for reg in regions:
+        for dev in reg.get("gpuDevices", []):
+            found.setdefault(dev["id"], (dev, []))[1].append(reg["id"])
+    rows = []
+    for gid, (dev, where) in found.items():
+        n = min(int(c) for c in dev.get("countOptions") or [1])
+        plan = by_id.get(f"nf-gpu-{gid}-{n}g")
+        price = None if plan is None else round(
+            (float(plan["amountPerHour"]) + n * _gpu_price(dev)) / n, 4)
+        rows.append({
+            "provider": "northflank", "id": gid, "name": dev.get("name", gid),
+            "vram_gb": round((dev.get("memoryInfo") or {}).get("sizeInMiB", 0) / 1024),
+            "price_per_hour": price, "community_price_per_hour": None,
+            "min_count": n, "regions": sorted(where),
+            "availability": f"offered in {len(where)} region(s)",
+        })
+    return sorted(rows, key=lambda r: (r["price_per_hour"] is None,
+                                       r["price_per_hour"] or 0.0, r["id"]))
+
+
 def _gpu_key(text: str) -> str:
     text = re.sub(r"^nvidia\s+", "", text.strip().lower())
     return re.sub(r"[^a-z0-9]+", "", text)

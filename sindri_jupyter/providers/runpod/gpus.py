@@ -124,14 +124,32 @@ def similar(
     return pool[:limit]
 
 
-def table(catalog: Sequence[GpuType], *, min_vram: int = 0) -> list[dict]:
-    """Rows for ``sindri gpus``: VRAM, both prices and availability, cheapest first."""
-    rows = [
-        {"id": g.id, "name": g.name, "vram_gb": g.memory,
-         "secure_usd_h": g.price_secure if g.secure else None,
-         "community_usd_h": g.price_community if g.community else None,
-         "availability": g.availability or "unknown"}
-        for g in catalog if g.memory >= min_vram
-    ]
-    return sorted(rows, key=lambda r: (r["secure_usd_h"] is None,
-                                       r["secure_usd_h"] or r["community_usd_h"] or 0))
+def table(secure: Sequence[GpuType], community: Sequence[GpuType] = (), *,
+          min_vram: float = 0) -> list[dict]:
+    """Rows for ``sindri gpus``, cheapest first.
+
+    ``secure`` and ``community`` are the catalog with availability asked for
+    each cloud; ``price_per_hour`` is the SECURE (on-demand) price of one GPU,
+    or the COMMUNITY price for a GPU only offered there.
+    """
+    in_community = {g.id: g for g in community}
+    rows = []
+    for g in secure:
+        if g.memory < min_vram:
+            continue
+        twin = in_community.get(g.id, g)
+        secure_price = g.price_secure if g.secure else None
+        community_price = twin.price_community if twin.community else None
+        rows.append({
+            "provider": "runpod", "id": g.id, "name": g.name, "vram_gb": g.memory,
+            "price_per_hour": secure_price if secure_price is not None
+            else community_price,
+            "cloud": "SECURE" if secure_price is not None else "COMMUNITY",
+            "community_price_per_hour": community_price,
+            "availability": (g.availability if g.secure else twin.availability)
+            or "unknown",
+            "community_availability": (twin.availability if twin.community
+                                       else None),
+        })
+    return sorted(rows, key=lambda r: (r["price_per_hour"] is None,
+                                       r["price_per_hour"] or 0.0, r["id"]))

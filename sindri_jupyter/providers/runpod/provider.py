@@ -14,6 +14,8 @@ attributes; a missing section or attribute means the default in brackets):
     network_volume_id [none]        attach this network volume (wins over volume_in_gb)
     data_center_ids [[]]            RunPod enforces these, it does not prefer them
     ports [[]]                      extra ports; 22/tcp is always added
+    python [python3]                the image's Python for the kernel (read when
+                                    the section has the key)
     compute_plan, docker_args       not applicable (reported in the plan)
 
 and ``config.name``, ``config.deployment.image``, ``config.deployment.env``.
@@ -21,7 +23,9 @@ Reading and defaults live in ``settings``; retired keys (spot) are refused there
 
 The pod carries ``SINDRI_MARKER`` (``handle.marker``) in its env and at the end
 of its name, so ``find`` resolves a create whose answer was lost, and
-``list_owned`` finds every pod this tool made.
+``list_owned`` finds every pod this tool made. The plan's data tells the
+remote layer where the kernel runs: in ``volume_mount_path`` (``/workspace``),
+with its working files in a private folder on the container disk.
 """
 
 from __future__ import annotations
@@ -79,15 +83,16 @@ def ssh_endpoint(pod: Pod, *, allow_loopback: bool = False) -> Endpoint | None:
     Never a private address and never the HTTP proxy. Loopback is accepted only
     when the API itself is on loopback (the fake RunPod in tests and rehearsals).
     """
+    direct = pod.ssh_direct  # same mapping, reported on its own by v2
+    user = (direct.username if direct else "") or "root"
     for port in pod.runtime_ports:
         if port.private == 22 and port.type.lower() == "tcp" and port.public:
             if _public_ip(port.ip, allow_loopback):
                 return Endpoint(kind="ssh", host=str(port.ip), port=int(port.public),
-                                user="root", extra={"pod_id": pod.id})
-    direct = pod.ssh_direct  # same mapping, reported on its own by v2
+                                user=user, extra={"pod_id": pod.id})
     if direct is not None and _public_ip(direct.host, allow_loopback):
         return Endpoint(kind="ssh", host=direct.host, port=direct.port,
-                        user=direct.username or "root", extra={"pod_id": pod.id})
+                        user=user, extra={"pod_id": pod.id})
     return None
 
 
@@ -116,6 +121,7 @@ class RunPodProvider:
     capabilities = Capabilities(gpu=True, pause=True, volumes=True, autoscaling=False)
     # The engine then puts the environment's public key in handle.data, which
     # create delivers as PUBLIC_KEY for the image's sshd.
+    credential_env = "RUNPOD_API_KEY"  # unset: `sindri gpus` skips us
     needs_ssh_key = True
 
     def __init__(
@@ -159,6 +165,12 @@ class RunPodProvider:
         self._catalogs[key] = (now, found)
         return found
 
+    async def gpus(self) -> list[dict[str, Any]]:
+        """The catalog for ``sindri gpus``: VRAM, both prices, live availability."""
+        secure = await self.catalog("SECURE", 1)
+        community = await self.catalog("COMMUNITY", 1)
+        return gpus.table(secure, community)
+
     # -- Provider protocol ------------------------------------------------------
 
     async def plan(self, config: Any) -> Plan:
@@ -177,7 +189,8 @@ class RunPodProvider:
             provider=self.name, name=getattr(config, "name", s.pod_name),
             summary=summary, gpu=gpu.id, gpu_count=s.gpu_count, price_per_hour=price,
             availability=availability, notes=notes_for(s, _section_of(config), gpu.id),
-            data={"cloud": s.cloud, "fallbacks": fallbacks, "image": s.image},
+            data={"cloud": s.cloud, "fallbacks": fallbacks, "image": s.image,
+                  **s.kernel_data(str(getattr(config, "name", s.pod_name)))},
         )
 
     async def create(self, config: Any, handle: Handle) -> Handle:
@@ -261,7 +274,21 @@ class RunPodProvider:
                         message=message, price_per_hour=pod.cost)
 
     async def start(self, handle: Handle) -> None:
-        await self._action(handle, "start", ok={"RUNNING", "STARTING", "PROVISIONING"})
+        try:
+            await self._action(handle, "start",
+                               ok={"RUNNING", "STARTING", "PROVISIONING"})
+        except CapacityError as exc:
+            # A stopped pod is tied to its host; only a fresh pod gets new GPUs.
+            raise CapacityError(
+                f"pod {handle.resource_id} of {handle.name!r} cannot start: the "
+                f"GPUs of its host are taken ({exc.detail or exc.message})",
+                provider=self.name, status=exc.status, request_id=exc.request_id,
+                detail=exc.detail,
+                hint=f"try `sindri start {handle.name}` again later, or get a fresh "
+                f"pod on another host: `sindri destroy {handle.name} --yes` then "
+                "`sindri deploy` with the same file (the container disk and a "
+                "pod volume are lost; a network volume is kept)",
+            ) from exc
 
     async def stop(self, handle: Handle) -> None:
         await self._action(handle, "stop", ok={"EXITED"})

@@ -48,6 +48,17 @@ class Settings:
     network_volume_id: str | None
     data_center_ids: tuple[str, ...]
     ports: tuple[str, ...]
+    python: str = "python3"
+
+    def kernel_data(self, env_name: str) -> dict[str, str]:
+        """Where the environment kernel runs on the pod (``remote.hosts`` reads it).
+
+        The kernel starts in the volume's mount path, where the user's files
+        persist; its connection file (with the HMAC key) and logs stay in a 0700
+        folder on the container disk, never on a volume another pod may mount.
+        """
+        return {"python": self.python, "cwd": self.mount_path,
+                "host_workdir": f"~/.sindri/envs/{env_name}"}
 
 
 def settings_from(config: Any) -> Settings:
@@ -92,6 +103,8 @@ def settings_from(config: Any) -> Settings:
         network_volume_id=opt("network_volume_id"),
         data_center_ids=tuple(opt("data_center_ids") or ()),
         ports=tuple(opt("ports") or ()),
+        # Read when the section has the key (RunPod images bring python3).
+        python=str(opt("python") or "python3"),
     )
 
 
