@@ -101,6 +101,7 @@ def test_cli_deploy_run_status_stop_start_destroy(fake, env, cfg, sshd):
     status = sindri("status", "--json")
     workdir = sshd.home / ".sindri" / "envs" / "ml-training"  # ~ on the "pod"
     workdir_mode = workdir.stat().st_mode & 0o777
+    connection_file_there = (workdir / "kernel.json").exists()
     stopped = sindri("stop", "ml-training")
     state_after_stop = fake.pods[fake.live_pods()[0]].desired
     started = sindri("start", "ml-training")
@@ -117,7 +118,7 @@ def test_cli_deploy_run_status_stop_start_destroy(fake, env, cfg, sshd):
     row = json.loads(status.stdout)["environments"][0]
     assert row["state"] == "RUNNING" and row["phase"] == "ready"
     assert row["endpoint"] == f"{sshd.user}@127.0.0.1:{sshd.port}"
-    assert workdir_mode == 0o700 and (workdir / "kernel.json").exists()
+    assert workdir_mode == 0o700 and connection_file_there
     assert row["price_per_hour"] == pytest.approx(2 * a6000_price(fake))
     assert row["accrued_usd"] >= 0 and row["cost"].startswith("$")
     assert stopped.returncode == 0 and state_after_stop == "EXITED", stopped.stderr
