@@ -210,6 +210,7 @@ def run_cell(name: str, code: str) -> None:
         started.wait()
     outputs: queue.Queue = queue.Queue()
     future = sync.submit(execute_code(name, code, lambda k, c: outputs.put((k, c))))
+    future.add_done_callback(lambda _f: outputs.put(_DONE))
     interrupted = _drain(outputs, future)
     result = None if future.cancelled() else future.result()
     if interrupted or (result is not None and result.interrupted):
@@ -221,19 +222,28 @@ def run_cell(name: str, code: str) -> None:
                               result.traceback)
 
 
+_DONE = ("done", {})
+
+
 def _drain(outputs: queue.Queue, future) -> bool:
-    """Publish queued outputs until the execution ends; True if interrupted."""
+    """Publish queued outputs until the execution ends; True if interrupted.
+
+    The future's done-callback queues ``_DONE`` after the last output, so the
+    loop ends at once; the timeout only keeps Ctrl-C responsive.
+    """
     interrupted = False
     while True:
         try:
-            _publish(*outputs.get(timeout=0.05))
-            continue
+            item = outputs.get(timeout=0.5)
         except queue.Empty:
-            if future.done():
-                return interrupted
+            continue
         except KeyboardInterrupt:
             interrupted = True
             future.cancel()
+            continue
+        if item is _DONE:
+            return interrupted
+        _publish(*item)
 
 
 def _publish(kind: str, content: dict[str, Any]) -> None:

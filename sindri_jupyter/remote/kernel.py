@@ -30,7 +30,7 @@ RECOVER_S = 120.0
 FENCE_NEW_S = 3.0
 FENCE_BUSY_S = 15.0
 IDLE_GRACE_S = 5.0
-POLL_S = 0.05
+READ_POLL_S = 1.0
 
 RELAYED = {"stream", "display_data", "update_display_data", "execute_result", "error",
            "clear_output"}
@@ -52,7 +52,12 @@ class ExecutionResult:
 
 
 class KernelClient:
-    """An async client for one kernel; use ``async with``."""
+    """An async client for one kernel; use ``async with``.
+
+    Two reader tasks take every message off the shell and iopub channels and
+    route it, by its parent's msg_id, to whoever asked (an execute, a probe).
+    Waiting on both channels at once keeps a trivial cell at one round trip.
+    """
 
     def __init__(self, connection_info: dict[str, Any]):
         from jupyter_client.asynchronous import AsyncKernelClient
@@ -61,25 +66,51 @@ class KernelClient:
         self._client.load_connection_info(dict(connection_info))
         self._started = False
         self._last_contact = 0.0
+        self._routes: dict[str, asyncio.Queue] = {}
+        self._readers: list[asyncio.Task] = []
 
     async def __aenter__(self) -> "KernelClient":
         self._client.start_channels()
         self._started = True
+        self._readers = [asyncio.ensure_future(self._read(self._client.get_shell_msg,
+                                                          "shell")),
+                         asyncio.ensure_future(self._read(self._client.get_iopub_msg,
+                                                          "iopub"))]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
+        for task in self._readers:
+            task.cancel()
+        self._readers = []
         if self._started:
             self._client.stop_channels()
             self._started = False
 
+    async def _read(self, get, channel: str) -> None:
+        while True:
+            try:
+                msg = await get(timeout=READ_POLL_S)
+            except queue.Empty:
+                continue
+            route = self._routes.get(msg["parent_header"].get("msg_id"))
+            if route is not None:
+                route.put_nowait((channel, msg))
+
+    def _send(self, msg_id: str, route: asyncio.Queue | None = None) -> asyncio.Queue:
+        self._routes[msg_id] = route if route is not None else asyncio.Queue()
+        return self._routes[msg_id]
+
+    def _forget(self, *msg_ids: str | None) -> None:
+        for msg_id in msg_ids:
+            self._routes.pop(msg_id, None)
+
     async def kernel_info(self, timeout: float) -> dict[str, Any]:
         """Ask the kernel who it is; KernelError when it does not answer in time."""
-        msg_id = self._client.kernel_info()
         try:
-            reply = await self._reply(msg_id, timeout)
+            reply, _ = await self._probe(timeout, need_idle=False)
         except asyncio.TimeoutError:
             raise KernelError(
                 f"the kernel did not answer kernel_info within {timeout:.0f} s",
@@ -88,18 +119,25 @@ class KernelClient:
             ) from None
         return reply["content"]
 
-    async def _reply(self, msg_id: str, timeout: float | None) -> dict[str, Any]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if left == 0.0:
-                raise asyncio.TimeoutError
-            try:
-                msg = await self._client.get_shell_msg(timeout=left)
-            except queue.Empty:
-                raise asyncio.TimeoutError from None
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return msg
+    async def _probe(self, wait: float, *, need_idle: bool) -> tuple[dict, bool]:
+        """One kernel_info: its shell reply and (if asked) its iopub idle."""
+        msg_id = self._client.kernel_info()
+        route = self._send(msg_id)
+        deadline = time.monotonic() + wait
+        reply, idle = None, False
+        try:
+            while reply is None or (need_idle and not idle):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise asyncio.TimeoutError
+                channel, msg = await asyncio.wait_for(route.get(), left)
+                if channel == "shell":
+                    reply = msg
+                elif _is_idle(msg):
+                    idle = True
+        finally:
+            self._forget(msg_id)
+        return reply, idle
 
     async def interrupt(self) -> None:
         """Interrupt by message on the control channel (works across SSH)."""
@@ -127,6 +165,8 @@ class KernelClient:
         except asyncio.TimeoutError:
             raise KernelError(f"the code did not finish within {timeout:.0f} s",
                               hint="it may still run; interrupt it with Ctrl-C") from None
+        finally:
+            run.done()
         self._last_contact = time.monotonic()
         return ExecutionResult(
             status=content.get("status", "error"),
@@ -142,10 +182,8 @@ class KernelClient:
         """Prove shell and iopub both work: a kernel_info reply and its idle."""
         deadline = time.monotonic() + budget
         while time.monotonic() < deadline:
-            msg_id = self._client.kernel_info()
             try:
-                await self._reply(msg_id, PROBE_WAIT_S)
-                await self._until_idle(msg_id, PROBE_WAIT_S)
+                await self._probe(PROBE_WAIT_S, need_idle=True)
             except asyncio.TimeoutError:
                 log.debug("kernel channels not answering yet; probing again")
                 continue
@@ -154,20 +192,10 @@ class KernelClient:
         raise KernelError(f"the kernel did not answer on all channels within {budget:.0f} s",
                           hint="the connection may be down; `sindri status NAME` checks it")
 
-    async def _until_idle(self, msg_id: str, wait: float) -> None:
-        deadline = time.monotonic() + wait
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise asyncio.TimeoutError
-            try:
-                msg = await self._client.get_iopub_msg(timeout=left)
-            except queue.Empty:
-                raise asyncio.TimeoutError from None
-            if (msg["parent_header"].get("msg_id") == msg_id
-                    and msg["header"]["msg_type"] == "status"
-                    and msg["content"].get("execution_state") == "idle"):
-                return
+
+def _is_idle(msg: dict[str, Any]) -> bool:
+    return (msg["header"]["msg_type"] == "status"
+            and msg["content"].get("execution_state") == "idle")
 
 
 class _Run:
@@ -185,7 +213,9 @@ class _Run:
         self.k, self.code, self.on_output = kernel, code, on_output
         self.interrupted = False
         self.lost = False
+        self.route: asyncio.Queue = asyncio.Queue()
         self.msg_id = kernel._client.execute(code, allow_stdin=False)
+        kernel._send(self.msg_id, self.route)
         self.seen = False  # any iopub message of ours: the kernel has it
         self.idle = False
         self.reply: dict[str, Any] | None = None
@@ -193,20 +223,24 @@ class _Run:
         self.fenced = False
         self.resent = False
 
+    def done(self) -> None:
+        self.k._forget(self.msg_id, self.fence)
+
     async def follow(self) -> dict[str, Any]:
-        quiet_since = time.monotonic()
         while not (self.reply is not None and self.idle):
-            got = await self._pump()
-            now = time.monotonic()
-            if got:
-                quiet_since = now
-            elif self.reply is not None and now - quiet_since > IDLE_GRACE_S:
-                self._lose("iopub idle")
-                break
-            elif now - quiet_since > (FENCE_BUSY_S if self.seen else FENCE_NEW_S):
-                quiet_since = now
+            silence = (IDLE_GRACE_S if self.reply is not None
+                       else FENCE_BUSY_S if self.seen else FENCE_NEW_S)
+            try:
+                channel, msg = await asyncio.wait_for(self.route.get(), silence)
+            except asyncio.TimeoutError:
+                if self.reply is not None:
+                    self._lose("iopub idle")
+                    break
                 if self.fence is None:
                     self.fence = self.k._client.kernel_info()
+                    self.k._send(self.fence, self.route)
+                continue
+            self._take(channel, msg)
             if self.fenced and self.reply is None:
                 if not self.seen and not self.resent:
                     log.warning("the execute request was lost in a reconnect; resending")
@@ -216,45 +250,32 @@ class _Run:
                 return {"status": "ok"}
         return self.reply or {"status": "ok"}
 
+    def _take(self, channel: str, msg: dict[str, Any]) -> None:
+        parent = msg["parent_header"].get("msg_id")
+        if parent == self.fence:
+            self.fenced = self.fenced or channel == "shell"
+        elif parent != self.msg_id:
+            return
+        elif channel == "shell":
+            self.reply = msg["content"]
+        else:
+            self.seen = True
+            kind = msg["header"]["msg_type"]
+            if _is_idle(msg):
+                self.idle = True
+            elif kind in RELAYED:
+                self.on_output(kind, msg["content"])
+
     def _resend(self) -> None:
+        self.k._forget(self.msg_id, self.fence)
         self.msg_id = self.k._client.execute(self.code, allow_stdin=False)
+        self.k._send(self.msg_id, self.route)
         self.resent, self.fence, self.fenced = True, None, False
 
     def _lose(self, what: str) -> None:
         self.lost = True
         log.warning("the %s of a cell was lost in a reconnect; its outputs may be "
                     "incomplete", what)
-
-    async def _pump(self) -> bool:
-        """Handle whatever arrived on iopub and shell; True if anything was ours."""
-        got = False
-        for msg in await self._drain(self.k._client.get_iopub_msg):
-            if msg["parent_header"].get("msg_id") != self.msg_id:
-                continue
-            got = self.seen = True
-            kind = msg["header"]["msg_type"]
-            if kind == "status" and msg["content"].get("execution_state") == "idle":
-                self.idle = True
-            elif kind in RELAYED:
-                self.on_output(kind, msg["content"])
-        for msg in await self._drain(self.k._client.get_shell_msg, 0.0):
-            parent = msg["parent_header"].get("msg_id")
-            if parent == self.msg_id:
-                self.reply, got = msg["content"], True
-            elif parent is not None and parent == self.fence:
-                self.fenced = True
-        return got
-
-    @staticmethod
-    async def _drain(get, first_wait: float = POLL_S) -> list[dict[str, Any]]:
-        msgs: list[dict[str, Any]] = []
-        wait = first_wait
-        while True:
-            try:
-                msgs.append(await get(timeout=wait))
-            except queue.Empty:
-                return msgs
-            wait = 0.0
 
 
 class TerminalRelay:
