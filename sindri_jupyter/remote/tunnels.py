@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 RECONNECT_DEADLINE_S = 120.0
 CHANNEL_OPEN_TIMEOUT_S = 30.0
+# A wider window than asyncssh's 2 MiB default keeps a kernel streaming output
+# busy over a link with latency; bigger packets cut per-packet overhead.
+CHANNEL_WINDOW = 8 * 1024 * 1024
+CHANNEL_PACKET = 256 * 1024
 
 # Returns the SSH connection to open channels on, waiting for a reconnect if needed.
 ConnectionGetter = Callable[[], Awaitable[SSHConnection]]
@@ -83,7 +87,8 @@ class Tunnels:
                 conn = await self._get_connection()
                 channel, _ = await asyncio.wait_for(
                     conn.raw.create_connection(
-                        lambda: _ChannelSide(link), "127.0.0.1", link.remote_port
+                        lambda: _ChannelSide(link), "127.0.0.1", link.remote_port,
+                        window=CHANNEL_WINDOW, max_pktsize=CHANNEL_PACKET,
                     ),
                     CHANNEL_OPEN_TIMEOUT_S,
                 )
