@@ -210,10 +210,9 @@ class NorthflankProvider:
         except ProviderAPIError as exc:
             if exc.status != 404:
                 raise
-            await api.call("create the project", api.sdk.create.project,
-                           data=spec.project_body(s))
-            log.info("created Northflank project %s in %s", s.project, s.region)
-            return
+            found = await self._create_project(s)
+            if found is None:
+                return
         region = (found.get("deployment") or {}).get("region") or found.get("region")
         if region and region != s.region:
             raise ConfigError(
@@ -221,6 +220,24 @@ class NorthflankProvider:
                  f"{s.region!r}")],
                 hint=f"set region: {region}, or choose another project_name "
                 "(a project's region cannot change)")
+
+    async def _create_project(self, s: spec.Settings) -> dict[str, Any] | None:
+        """Create the project; None when made, the project when another deploy won.
+
+        Deploys started together (a workshop) all see the 404; the losers get a
+        409 and read the winner's project, whose region must still match.
+        """
+        api = self.api()
+        try:
+            await api.call("create the project", api.sdk.create.project,
+                           data=spec.project_body(s))
+        except ProviderAPIError as exc:
+            if exc.status != 409:
+                raise
+            return await api.call("read the project", api.sdk.get.project,
+                                  project_id=s.project)
+        log.info("created Northflank project %s in %s", s.project, s.region)
+        return None
 
     async def _existing(self, s: spec.Settings, marker: str) -> bool:
         """True when the service id is taken by this environment; error if by another."""
