@@ -47,8 +47,8 @@ class Deployment(_Section):
     env: dict[str, str] = Field(
         default_factory=dict, description="environment variables for the kernel"
     )
-    idle_stop_minutes: int | None = Field(
-        None, ge=1, description="stop when the kernel and GPU are idle this many minutes"
+    idle_stop_minutes: float | None = Field(
+        None, gt=0, description="stop when the kernel and GPU are idle this many minutes"
     )
     budget_usd: float | None = Field(
         None, gt=0, description="hard cap on accrued cost, in US dollars"

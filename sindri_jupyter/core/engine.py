@@ -10,6 +10,7 @@ Providers are thin adapters; everything time- and money-related lives here.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sindri_jupyter.config.models import SindriConfig
+from sindri_jupyter.core import limits
 from sindri_jupyter.core import provider as registry
 from sindri_jupyter.core.state import Record, Store
 from sindri_jupyter.core.types import Endpoint, Handle, Observed, Plan, State
@@ -63,7 +65,11 @@ class Engine:
     # -- deploy ----------------------------------------------------------------
 
     async def plan(self, config: SindriConfig) -> Plan:
-        return await self.provider(config.provider).plan(config)
+        plan = await self.provider(config.provider).plan(config)
+        extra = tuple(limits.notes(config, plan.price_per_hour))
+        known = {note.key for note in plan.notes}
+        extra = tuple(n for n in extra if n.key not in known)
+        return dataclasses.replace(plan, notes=plan.notes + extra)
 
     async def deploy(self, config: SindriConfig, *, config_path: str | None = None,
                      wait: bool = True, on_event: Listener | None = None,
@@ -73,13 +79,14 @@ class Engine:
         if existing is not None:
             return await self._redeploy(existing, config, emit, on_event)
         provider = self.provider(config.provider)
-        plan = plan or await provider.plan(config)
+        plan = plan or await self.plan(config)
         emit("plan", _plan_line(plan), price=plan.price_per_hour)
         handle = Handle(config.provider, config.name,
                         marker=f"sindri-{secrets.token_hex(6)}",
                         data=self._key_data(provider, config.name))
         handle = Handle(handle.provider, handle.name, handle.marker,
-                        data=dict(handle.data, **plan.data))
+                        data=dict(handle.data, **plan.data,
+                                  limits=limits.from_config(config)))
         self.store.record_intent(config.name, config.provider, handle.marker,
                                  config_path=config_path,
                                  price_per_hour=plan.price_per_hour,
@@ -228,7 +235,22 @@ class Engine:
         except ProviderError as exc:
             return Status(record, None, str(exc))
         self._observe(name, observed, lambda *a, **k: None, [record.raw_state])
-        return Status(self.store.get(name), observed)
+        record = self.store.get(name)
+        reason = limits.breach(record) if observed.state is State.RUNNING else None
+        if reason is not None:
+            return await self._enforce(record, reason)
+        return Status(record, observed)
+
+    async def _enforce(self, record: Record, reason: str) -> Status:
+        """Stop an environment past its budget or lifetime, and say why."""
+        self.store.add_event(record.name, "limit", f"stopping: {reason}")
+        provider = self.provider(record.provider)
+        if provider.capabilities.pause:
+            await self.stop(record.name)
+        else:
+            await self.destroy(record.name)
+            return Status(record, None, f"destroyed: {reason}")
+        return Status(self.store.get(record.name), None, f"stopped: {reason}")
 
     async def status_all(self) -> list[Status]:
         records = self.store.all()

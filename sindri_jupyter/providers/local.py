@@ -35,9 +35,6 @@ class LocalProvider:
         if deployment.resources.gpu:
             notes.append(Note("deployment.resources.gpu", "not applicable",
                               "the local provider uses whatever GPUs this machine has"))
-        if deployment.budget_usd is not None:
-            notes.append(Note("deployment.budget_usd", "honoured",
-                              "the local provider costs $0.00/h"))
         python = section.python or sys.executable
         return Plan(provider="local", name=config.name, price_per_hour=0.0,
                     summary=f"this machine, kernel under {python}",

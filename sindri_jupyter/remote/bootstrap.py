@@ -12,7 +12,10 @@ travel on stdin and never on a command line. On the host it:
    session, so it outlives the SSH channel and the client process;
 5. prints one JSON line: pid, ports, Python version, connection file.
 
-Other verbs of the same script check a recorded kernel and stop it.
+With limits (idle minutes, a budget or lifetime turned into seconds left), a
+watchdog process beside the kernel stops it, and the machine where the
+provider allows it, even when no client is connected. Other verbs of the same
+script check a recorded kernel and stop it.
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ def start():
                             start_new_session=True)
     with open(PIDFILE, "w") as f:
         f.write(str(proc.pid))
+    start_watchdog(proc.pid)
     say({"ok": True, "pid": proc.pid, "reused": False, "python": py_version(py),
          "ports": {k: info[k] for k in PORTS}, "connection_file": CF})
 
@@ -150,6 +154,90 @@ def stop_pid(pid, grace=5.0):
             pass
 
 
+WATCHDOG = r"""
+import json, os, signal, subprocess, sys, time
+WORK = sys.argv[1]
+with open(os.path.join(WORK, "watchdog.json")) as f:
+    C = json.load(f)
+PID, EVERY = C["kernel_pid"], C["interval_s"]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+def group_cpu():
+    total = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == PID:
+                total += int(fields[11]) + int(fields[12])
+    return total
+
+def gpu_busy():
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu",
+                              "--format=csv,noheader,nounits"], capture_output=True,
+                             text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(line.strip().isdigit() and int(line) > 5 for line in out.splitlines())
+
+def alive():
+    try:
+        os.kill(PID, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+def note(**kw):
+    with open(os.path.join(WORK, "watchdog.state"), "w") as f:
+        json.dump(kw, f)
+
+begun = time.time()
+stop_at = begun + C["stop_after_s"] if C.get("stop_after_s") is not None else None
+idle_s = C["idle_minutes"] * 60 if C.get("idle_minutes") else None
+last_cpu, active = group_cpu(), begun
+while alive():
+    time.sleep(EVERY)
+    now, cpu = time.time(), group_cpu()
+    if cpu - last_cpu > 0.02 * EVERY * TICKS or gpu_busy():
+        active = now
+    last_cpu = cpu
+    reason = None
+    if stop_at is not None and now >= stop_at:
+        reason = "the budget or lifetime limit was reached"
+    elif idle_s is not None and now - active >= idle_s:
+        reason = "idle for %g minutes" % C["idle_minutes"]
+    note(idle_since=active, checked=now, stopped=reason)
+    if reason:
+        if C.get("self_stop"):
+            subprocess.run(C["self_stop"], timeout=120)
+        try:
+            os.killpg(PID, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        break
+"""
+
+
+def start_watchdog(kernel_pid):
+    """Stop the kernel (and the machine, where it can) on idleness or a deadline."""
+    limits = P.get("limits") or {}
+    if not (limits.get("idle_minutes") or limits.get("stop_after_s") is not None):
+        return
+    config = dict(limits, kernel_pid=kernel_pid)
+    config.setdefault("interval_s", 30)
+    with open(os.path.join(WORK, "watchdog.json"), "w") as f:
+        json.dump(config, f)
+    log = open(os.path.join(WORK, "watchdog.log"), "ab")
+    dog = subprocess.Popen([sys.executable, "-c", WATCHDOG, WORK], stdin=subprocess.DEVNULL,
+                           stdout=log, stderr=log, start_new_session=True)
+    with open(os.path.join(WORK, "watchdog.pid"), "w") as f:
+        f.write(str(dog.pid))
+
+
 def status():
     pid = recorded_pid()
     say({"ok": True, "pid": pid, "alive": bool(pid and alive(pid))})
@@ -159,7 +247,12 @@ def stop():
     pid = recorded_pid()
     if pid:
         stop_pid(pid)
-    for path in (PIDFILE, CF):
+    try:
+        with open(os.path.join(WORK, "watchdog.pid")) as f:
+            stop_pid(int(f.read().strip()), grace=1.0)
+    except (OSError, ValueError):
+        pass
+    for path in (PIDFILE, CF, os.path.join(WORK, "watchdog.pid")):
         if os.path.exists(path):
             os.remove(path)
     if P.get("remove"):

@@ -78,7 +78,7 @@ class EnvironmentKernel:
 
     def __init__(self, name: str, host: Host, local_dir: Path, host_workdir: str,
                  *, python: str | None = None, cwd: str | None = None,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, limits: dict | None = None):
         self.name = name
         self.host = host
         self.record_path = Path(local_dir) / "kernel.json"
@@ -86,6 +86,7 @@ class EnvironmentKernel:
         self.python = python
         self.cwd = cwd
         self.env = env or {}
+        self.limits = limits or {}
 
     def _load(self) -> dict[str, Any] | None:
         try:
@@ -105,6 +106,7 @@ class EnvironmentKernel:
         script = bootstrap.script(
             "start", key=key, workdir=self.host_workdir, name=self.name,
             python=self.python, cwd=self.cwd, env=self.env, fresh=fresh,
+            limits=self.limits,
         )
         reply = bootstrap.parse_reply(await self.host.run_python(script, timeout))
         if not reply.get("ok"):

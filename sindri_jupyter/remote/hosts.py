@@ -56,4 +56,30 @@ def environment_kernel(record: "Record", config: "SindriConfig | None") -> Envir
         record.name, host, paths.env_dir(record.name), workdir,
         python=data.get("python") if kind == "ssh" else None,
         cwd=data.get("cwd"), env=kernel_env(record, config),
+        limits=watchdog_limits(record),
     )
+
+
+# On a RunPod pod, runpodctl carries a pod-scoped key: the watchdog can stop
+# the pod itself, so a closed laptop does not leave it billing.
+_SELF_STOP = {"runpod": ["sh", "-c", 'command -v runpodctl >/dev/null && '
+                         'runpodctl stop pod "$RUNPOD_POD_ID"']}
+
+
+def watchdog_limits(record: "Record") -> dict:
+    """The on-host watchdog's settings: idle minutes and seconds left to run."""
+    import os
+    import time
+
+    from sindri_jupyter.core.limits import seconds_left
+
+    limits = record.handle_data.get("limits") or {}
+    out: dict = {"interval_s": float(os.environ.get("SINDRI_WATCHDOG_INTERVAL", 30))}
+    if limits.get("idle_stop_minutes"):
+        out["idle_minutes"] = limits["idle_stop_minutes"]
+    left = seconds_left(record, time.time())
+    if left is not None:
+        out["stop_after_s"] = left
+    if record.provider in _SELF_STOP:
+        out["self_stop"] = _SELF_STOP[record.provider]
+    return out
