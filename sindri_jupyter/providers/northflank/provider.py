@@ -62,6 +62,10 @@ from sindri_jupyter.providers.northflank.diagnose import Diagnoser
 
 log = logging.getLogger(__name__)
 
+ROLE_HINT = ("the token is valid but its API role lacks permissions: give the role "
+             "(Team > Settings > API > Roles) projects, services (create, read, "
+             "pause, delete) and SSH identities, or create a token from a role that "
+             "has them and export NORTHFLANK_API_TOKEN=...")
 CATALOG_TTL = 3600.0  # seconds; plans and regions change a few times a year
 STATES = {"PENDING": State.PROVISIONING, "IN_PROGRESS": State.STARTING,
           "COMPLETED": State.RUNNING, "FAILED": State.FAILED}
@@ -417,7 +421,8 @@ class NorthflankProvider:
         try:
             who = await api.call("check the token", api.sdk.get.auth)
         except AuthError as exc:
-            return Check("northflank API token", False, exc.message, fix=exc.hint)
+            return Check("northflank API token", False, exc.message,
+                         fix=ROLE_HINT if exc.status == 403 else exc.hint)
         except ProviderAPIError as exc:
             return Check("northflank API", False, exc.message, fix=exc.hint)
         expires = who.get("expiresAt")
