@@ -45,3 +45,13 @@ def sindri(*args: str, env: dict | None = None, input: str | None = None,
         [sys.executable, "-m", "sindri_jupyter", *args], capture_output=True, text=True,
         env={**os.environ, **(env or {})}, input=input, cwd=cwd or ROOT, timeout=timeout,
     )
+
+
+def alive(pid: int) -> bool:
+    """Is this process running (and not a zombie)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"

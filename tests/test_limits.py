@@ -10,16 +10,8 @@ from sindri_jupyter.config import loads
 from sindri_jupyter.core.engine import Engine
 from sindri_jupyter.core.state import Store
 from sindri_jupyter.core.waiting import Timeouts
+from tests.conftest import alive
 from tests.test_engine import LOCAL, Scripted
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def wait_dead(pid: int, budget: float) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 
@@ -15,7 +14,7 @@ from sindri_jupyter.core.engine import Engine
 from sindri_jupyter.core.state import Store
 from sindri_jupyter.remote import sessions
 from sindri_jupyter.remote.keys import ensure_key_pair
-from tests.conftest import sindri
+from tests.conftest import alive, sindri
 
 
 @pytest.fixture
@@ -46,13 +45,6 @@ def kernel_pid(name: str) -> int:
     return Store.default().get(name).handle_data["kernel"]["pid"]
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[-1].split()[0] != "Z"
 
 
 def test_deploy_run_drop_interrupt_files_destroy(ssh_config, sshd, tmp_path):
