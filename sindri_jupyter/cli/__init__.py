@@ -42,8 +42,8 @@ def _close_sessions() -> None:
 
 def dispatch(args, out) -> int:
     from sindri_jupyter import __version__
-    from sindri_jupyter.cli.commands import HANDLERS
     from sindri_jupyter.cli import parser
+    from sindri_jupyter.cli.commands import HANDLERS
 
     if args.version:
         out.print(f"sindri-jupyter {__version__}")
