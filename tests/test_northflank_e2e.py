@@ -106,7 +106,8 @@ def test_web_app_example_plans_and_deploys_with_autoscaling(fake, env, tmp_path)
 
     assert planned.returncode == 0, planned.stderr
     assert "on nf-compute-50" in planned.stdout and "x2" in planned.stdout
-    assert "auto_scaling: mapped: autoscaling.horizontal 2-10 at 70% CPU" in planned.stdout
+    scaling = "auto_scaling: mapped: autoscaling.horizontal 2-10 at 70% CPU"
+    assert scaling in planned.stdout
     assert "nothing was created" in planned.stdout
     assert deployed.returncode == 0, deployed.stderr
     assert service["billing"]["deploymentPlan"] == "nf-compute-50"

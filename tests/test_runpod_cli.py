@@ -163,3 +163,18 @@ def test_northflank_doctor_explains_401_and_403(northflank, token, fault, words)
     assert "FAIL northflank API token:" in checked.stdout
     assert words in checked.stdout and "NORTHFLANK_API_TOKEN" in checked.stdout
     assert "Traceback" not in checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("line", ["interruptible: true", "cloud_type: SPOT",
+                                  "bid_per_gpu: 0.2"])
+def test_spot_keys_are_refused_before_anything_is_created(runpod, tmp_path, line):
+    from tests.test_runpod_e2e import EXAMPLE
+
+    cfg = tmp_path / "sindri.yaml"
+    cfg.write_text(EXAMPLE + f"    {line}\n")
+
+    refused = sindri("deploy", "-f", str(cfg), "--dry-run", env=runpod_env(runpod))
+
+    assert refused.returncode == 2
+    assert "spot (interruptible) pods were removed from RunPod's API" in refused.stderr
+    assert runpod.count() == 0

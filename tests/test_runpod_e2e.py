@@ -97,7 +97,8 @@ def a6000_price(fake) -> float:
 
 def test_cli_deploy_run_status_stop_start_destroy(fake, env, cfg, sshd):
     deployed = sindri("deploy", "-f", str(cfg))
-    ran = sindri("run", "ml-training", "--", "import os; print(1+1); print(os.getcwd())")
+    ran = sindri("run", "ml-training", "--",
+                 "import os; print(1+1); print(os.getcwd())")
     status = sindri("status", "--json")
     workdir = sshd.home / ".sindri" / "envs" / "ml-training"  # ~ on the "pod"
     workdir_mode = workdir.stat().st_mode & 0o777
