@@ -7,6 +7,7 @@ and raise ``SindriError`` for failures (the caller prints it once).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,8 @@ def cmd_status(args, out: Out) -> int:
     rows = [status_row(s) for s in statuses]
     orphans = []
     if args.all:
-        names = sorted({s.record.provider for s in statuses} | {"local"})
+        names = sorted({s.record.provider for s in statuses} | {"local"}
+                       | {p for p, var in _CREDENTIALS.items() if os.environ.get(var)})
         orphans = sync.run(eng.orphans(names))
     if args.json:
         out.json({"environments": rows, "unrecorded": [
@@ -167,6 +169,9 @@ def cmd_status(args, out: Out) -> int:
         out.print(f"not recorded: {h.provider} {h.name} {h.resource_id} "
                   f"(delete it in the provider's console, or it keeps billing)")
     return 0
+
+
+_CREDENTIALS = {"runpod": "RUNPOD_API_KEY", "northflank": "NORTHFLANK_API_TOKEN"}
 
 
 def status_row(status) -> dict[str, Any]:

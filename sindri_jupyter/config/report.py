@@ -33,7 +33,8 @@ def section_notes(config: SindriConfig) -> list[Note]:
         for key in sorted(section.model_fields_set & set(section.NOT_APPLICABLE)):
             notes.append(Note(f"providers.{active}.{key}", "not applicable",
                               section.NOT_APPLICABLE[key]))
-    for other in sorted(config.providers.model_fields_set | set(config.providers.model_extra or {})):
+    sections = config.providers.model_fields_set | set(config.providers.model_extra or {})
+    for other in sorted(sections):
         if other != active:
             notes.append(Note(f"providers.{other}", "not used",
                               f"deployment.provider is {active}"))
