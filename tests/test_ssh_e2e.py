@@ -122,3 +122,27 @@ def test_cli_run_sees_variables_across_commands_over_ssh(ssh_config):
     assert first.returncode == 0, first.stderr
     assert second.stdout == "42\n", second.stderr
     assert destroyed.returncode == 0
+
+
+def test_missing_ipykernel_is_installed_into_a_private_venv(sshd, tmp_path):
+    """A host whose Python lacks ipykernel gets it in ~/.sindri/envs/NAME/.venv."""
+    import subprocess
+
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    pair = ensure_key_pair(tmp_path / "user-key")
+    sshd.authorize(pair.public_key)
+    path = tmp_path / "sindri.yaml"
+    path.write_text(
+        "name: bare\ndeployment: {provider: ssh}\n"
+        f"providers:\n  ssh: {{host: 127.0.0.1, port: {sshd.port}, user: {sshd.user},\n"
+        f"         identity_file: {pair.private_path}, python: {bare}/bin/python}}\n")
+
+    deployed = sindri("deploy", "-f", str(path), timeout=300)
+    ran = sindri("run", "bare", "--", "import sys; print(sys.prefix)")
+    destroyed = sindri("destroy", "bare", "--yes")
+
+    assert deployed.returncode == 0, deployed.stderr
+    assert "had no ipykernel: installed it into" in deployed.stdout
+    assert ran.stdout.strip().endswith("/.sindri/envs/bare/.venv")
+    assert destroyed.returncode == 0

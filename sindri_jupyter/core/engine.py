@@ -218,7 +218,11 @@ class Engine:
                  "connecting to the host")
             facts = await asyncio.wait_for(kernel.start(self.timeouts.kernel),
                                            self.timeouts.ssh + self.timeouts.kernel)
-            emit("kernel", f"kernel started (pid {facts['pid']}); waiting for its answer")
+            if facts.get("installed_ipykernel_into"):
+                emit("kernel", "the host's Python had no ipykernel: installed it into "
+                     f"{facts['installed_ipykernel_into']}")
+            emit("kernel", f"kernel started (pid {facts['pid']}, Python "
+                 f"{facts['python']}); waiting for its answer")
             await kernel.wait_answers(self.timeouts.kernel)
         finally:
             await kernel.host.aclose()

@@ -60,12 +60,20 @@ def recorded_pid():
         return None
 
 
+INSTALLED = []
+
+
 def python_with_ipykernel():
     candidates = [P.get("python") or sys.executable,
                   os.path.join(WORK, ".venv", "bin", "python")]
     for py in candidates:
-        ok = subprocess.run([py, "-c", "import ipykernel"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL).returncode == 0
+        if os.sep in py and not os.path.exists(py):
+            continue
+        try:
+            ok = subprocess.run([py, "-c", "import ipykernel"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL).returncode == 0
+        except OSError:
+            continue
         if ok:
             return py
     if not P.get("install", True):
@@ -77,6 +85,7 @@ def python_with_ipykernel():
     py = os.path.join(venv, "bin", "python")
     subprocess.run([py, "-m", "pip", "install", "-q", "ipykernel"], check=True,
                    stdout=sys.stderr, stderr=sys.stderr)
+    INSTALLED.append(venv)
     return py
 
 
@@ -126,7 +135,8 @@ def start():
         f.write(str(proc.pid))
     start_watchdog(proc.pid)
     say({"ok": True, "pid": proc.pid, "reused": False, "python": py_version(py),
-         "ports": {k: info[k] for k in PORTS}, "connection_file": CF})
+         "ports": {k: info[k] for k in PORTS}, "connection_file": CF,
+         "installed_ipykernel_into": INSTALLED[0] if INSTALLED else None})
 
 
 def py_version(py=None):

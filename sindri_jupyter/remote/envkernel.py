@@ -118,7 +118,8 @@ class EnvironmentKernel:
         self._save({"key": key, "ports": reply["ports"], "pid": reply["pid"],
                     "python": reply.get("python", "")})
         return {"pid": reply["pid"], "python": reply.get("python", ""),
-                "reused": reply.get("reused", False)}
+                "reused": reply.get("reused", False),
+                "installed_ipykernel_into": reply.get("installed_ipykernel_into")}
 
     async def alive(self, timeout: float) -> bool:
         reply = bootstrap.parse_reply(await self.host.run_python(
