@@ -178,3 +178,15 @@ def test_spot_keys_are_refused_before_anything_is_created(runpod, tmp_path, line
     assert refused.returncode == 2
     assert "spot (interruptible) pods were removed from RunPod's API" in refused.stderr
     assert runpod.count() == 0
+
+
+def test_gpus_without_provider_leaves_out_an_unreachable_cloud(runpod):
+    closed = "http://127.0.0.1:9"  # discard port: nothing listens there
+    both = sindri("gpus", "--json", env={**runpod_env(runpod),
+                                         "NORTHFLANK_API_TOKEN": "nf-token",
+                                         "SINDRI_NORTHFLANK_API_URL": closed})
+
+    assert both.returncode == 0, both.stderr
+    assert {r["provider"] for r in json.loads(both.stdout)} - {"local"} == {"runpod"}
+    assert "GPUs of northflank left out" in both.stderr
+    assert "sindri gpus --provider northflank" in both.stderr

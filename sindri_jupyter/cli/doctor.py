@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import subprocess
@@ -11,6 +12,9 @@ from typing import Any
 
 from sindri_jupyter.core import paths
 from sindri_jupyter.core.types import Check
+from sindri_jupyter.errors import ProviderError
+
+log = logging.getLogger(__name__)
 
 
 async def run(provider: str | None, *, fix: bool) -> list[Check]:
@@ -102,8 +106,16 @@ async def gpus(provider: str | None, min_vram: float | None) -> list[dict[str, A
                 rows.extend(local_gpus())
                 continue
             catalog = getattr(engine.provider(name), "gpus", None)
-            if catalog is not None:
+            if catalog is None:
+                continue
+            try:
                 rows.extend(await catalog())
+            except ProviderError as exc:
+                if provider:  # asked for by name: its error is the answer
+                    raise
+                log.warning("GPUs of %s left out: %s; continuing, but run `sindri "
+                            "gpus --provider %s` or `sindri doctor --provider %s` "
+                            "to see why", name, exc.message, name, name)
     finally:
         await engine.aclose()
     if min_vram is not None:
