@@ -160,9 +160,11 @@ def test_pod_deleted_behind_our_back_shows_as_gone(fake, env, cfg):
 
 
 def test_magics_deploy_run_destroy(fake, env, cfg, capsys):
+    from IPython.core.interactiveshell import InteractiveShell
     from IPython.testing.globalipapp import start_ipython
 
-    ip = start_ipython()
+    # One shell per process: the first call builds it, later calls return None.
+    ip = start_ipython() or InteractiveShell.instance()
     ip.run_line_magic("load_ext", "sindri_jupyter")
 
     ip.run_line_magic("sindri", f"deploy --wait -f {cfg}")
