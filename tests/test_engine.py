@@ -147,14 +147,17 @@ def test_lost_create_answer_is_resolved_by_lookup_not_a_second_create():
     assert record.resource_id == "pod-1" and record.phase == "ready"
 
 
-def test_lost_create_with_nothing_found_raises_and_forgets():
+def test_lost_create_with_nothing_found_raises_and_keeps_the_intent():
     error = OutcomeUnknownError("connection dropped", provider="scripted")
     provider = Scripted(["RUNNING"], create_error=error, exists_after_error=False)
+    engine = make_engine(provider)
 
     with pytest.raises(OutcomeUnknownError):
-        deploy(make_engine(provider))
+        deploy(engine)
 
-    assert provider.calls == ["create", "find"]
+    assert provider.calls == ["create", "find"], "never a second create"
+    assert Store.default().get("box").phase == "creating"
+    asyncio.run(engine.destroy("box"))
     assert Store.default().find("box") is None
 
 

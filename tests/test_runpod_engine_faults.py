@@ -127,9 +127,6 @@ def test_slow_create_answered_within_the_timeout_makes_one_pod(fake):
     assert_no_duplicate_and_none_unknown(fake)
 
 
-@pytest.mark.xfail(strict=True, reason="the engine forgets the record when find() "
-                   "misses a pod still being created; see the engine change asked "
-                   "for in the issue-4/5 report (keep the intent, destroy finds it)")
 def test_slow_create_past_the_timeout_leaves_no_unknown_pod(fake):
     fake.inject("create", delay=0.8)
 

@@ -297,7 +297,8 @@ def cmd_gpus(args, out: Out) -> int:
     if not rows:
         out.print("no GPUs found" + (f" on {args.provider}" if args.provider else ""))
         return 0
-    columns = ["provider", "id", "name", "vram_gb", "price_per_hour", "availability"]
+    columns = ["provider", "id", "name", "vram_gb", "price_per_hour",
+               "community_price_per_hour", "availability"]
     out.table(columns, [[r.get(c, "") for c in columns] for r in rows])
     return 0
 

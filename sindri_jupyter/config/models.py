@@ -101,6 +101,10 @@ class RunPodSection(_Section):
     )
     compute_plan: str | None = Field(None, description="not applicable to RunPod")
     docker_args: str | None = Field(None, description="not applicable to RunPod")
+    python: str = Field(
+        "python3", description="Python in the image that runs the kernel (without "
+        "ipykernel, it is installed into a private venv)"
+    )
 
 
 class AutoScaling(_Section):
@@ -125,6 +129,10 @@ class NorthflankSection(_Section):
     instances: int = Field(1, ge=0, description="number of instances")
     auto_scaling: AutoScaling = Field(default_factory=AutoScaling)
     ports: list[int] = Field(default_factory=list, description="extra ports to expose")
+    python: str = Field(
+        "python3", description="Python in the image that runs the kernel (without "
+        "ipykernel, it is installed into a private venv)"
+    )
 
 
 class SSHSection(_Section):

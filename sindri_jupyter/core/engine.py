@@ -137,7 +137,10 @@ class Engine:
         emit("create", "the create's answer was lost; looking the resource up")
         found = await provider.find(handle)
         if found is None:
-            self._create_failed(config.name, lost)
+            # It may still land (a slow answer): keep the intent, so `status`
+            # shows it and `destroy` finds the resource by its marker.
+            self.store.add_event(config.name, "failed",
+                                 f"create outcome unknown: {lost.message}")
             raise lost
         emit("create", f"found the resource the lost answer was about: {found.resource_id}")
         return found
