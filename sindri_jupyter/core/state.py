@@ -106,6 +106,10 @@ class Store:
             )
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL cannot corrupt the store; it may lose
+            # the last commits on power loss, never on a crash of this process.
+            # Commits no longer wait for fsync, which the event log needs.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=30000")
             self._migrate()
         except sqlite3.Error as exc:

@@ -7,7 +7,7 @@ travel on stdin and never on a command line. On the host it:
 
 1. makes the private working folder (mode 0700);
 2. finds ipykernel, or installs it into a private virtual environment there;
-3. picks free ports on 127.0.0.1 (the kernel listens on loopback only);
+3. lets the kernel bind free ports on 127.0.0.1 only, and reads them back;
 4. writes the connection file (mode 0600) and starts ipykernel in a new
    session, so it outlives the SSH channel and the client process;
 5. prints one JSON line: pid, ports, Python version, connection file.
@@ -24,7 +24,7 @@ import json
 
 # Runs on the host, under whatever Python 3 it has: standard library only.
 _HOST_SCRIPT = r'''
-import json, os, signal, socket, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 
 P = json.loads(PARAMS)
 WORK = os.path.expanduser(P["workdir"])
@@ -69,6 +69,11 @@ def python_with_ipykernel():
     for py in candidates:
         if os.sep in py and not os.path.exists(py):
             continue
+        if py == sys.executable:
+            import importlib.util
+            if importlib.util.find_spec("ipykernel") is not None:
+                return py
+            continue
         try:
             ok = subprocess.run([py, "-c", "import ipykernel"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL).returncode == 0
@@ -89,16 +94,30 @@ def python_with_ipykernel():
     return py
 
 
-def free_ports(n):
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+def bound_ports(proc, deadline_s=60.0):
+    """The connection info once the kernel has written its real ports."""
+    end = time.time() + deadline_s
+    while time.time() < end:
+        if proc.poll() is not None:
+            return None
+        try:
+            with open(CF) as f:
+                info = json.load(f)
+        except (OSError, ValueError):
+            info = {}
+        if info and all(info.get(k) for k in PORTS):
+            return info
+        time.sleep(0.02)
+    proc.kill()
+    return None
+
+
+def log_tail():
+    try:
+        with open(os.path.join(WORK, "kernel.log"), "rb") as f:
+            return f.read()[-1500:].decode(errors="replace")
+    except OSError:
+        return "(no kernel.log)"
 
 
 def start():
@@ -114,7 +133,9 @@ def start():
     py = python_with_ipykernel()
     if py is None:
         return say({"ok": False, "error": "ipykernel is not installed on the host"})
-    info = dict(zip(PORTS, free_ports(5)))
+    # Ports 0: the kernel binds free ports itself and writes them back to the
+    # connection file, so two kernels started at once can never pick the same.
+    info = dict.fromkeys(PORTS, 0)
     info.update(ip="127.0.0.1", transport="tcp", key=P["key"],
                 signature_scheme="hmac-sha256", kernel_name="sindri")
     fd = os.open(CF, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -133,6 +154,9 @@ def start():
                             start_new_session=True)
     with open(PIDFILE, "w") as f:
         f.write(str(proc.pid))
+    info = bound_ports(proc)
+    if info is None:
+        return say({"ok": False, "error": "the kernel exited at start: " + log_tail()})
     start_watchdog(proc.pid)
     say({"ok": True, "pid": proc.pid, "reused": False, "python": py_version(py),
          "ports": {k: info[k] for k in PORTS}, "connection_file": CF,
