@@ -20,6 +20,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from sindri_jupyter.testing.rehearsal import (
+    REHEARSAL_NORTHFLANK_TOKEN,
+    REHEARSAL_RUNPOD_KEY,
+)
 from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -30,7 +34,10 @@ FAKE_SECRETS = {
 # With tokens set, catalogs are asked for: keep every call on a closed loopback port.
 OFFLINE_URLS = {"SINDRI_RUNPOD_API_URL": "http://127.0.0.1:9",
                 "SINDRI_NORTHFLANK_API_URL": "http://127.0.0.1:9"}
-FORBIDDEN = [re.compile(re.escape(v)) for v in FAKE_SECRETS.values()] + [
+# runpod.ipynb and northflank.ipynb replace the credentials with the rehearsal's.
+REHEARSAL_SECRETS = (REHEARSAL_RUNPOD_KEY, REHEARSAL_NORTHFLANK_TOKEN)
+FORBIDDEN = [re.compile(re.escape(v))
+             for v in (*FAKE_SECRETS.values(), *REHEARSAL_SECRETS)] + [
     re.compile(r"PRIVATE KEY"),
     re.compile(r"\b[0-9a-f]{64}\b"),  # a kernel HMAC key (secrets.token_hex(32))
 ]
@@ -39,7 +46,8 @@ FORBIDDEN = [re.compile(re.escape(v)) for v in FAKE_SECRETS.values()] + [
 def test_there_are_notebooks_to_test():
     names = {p.name for p in NOTEBOOKS}
 
-    assert {"quickstart.ipynb", "workshop.ipynb", "ssh.ipynb"} <= names
+    assert {"quickstart.ipynb", "workshop.ipynb", "ssh.ipynb", "runpod.ipynb",
+            "northflank.ipynb"} <= names
 
 
 def test_notebooks_pass_nbval_lax(tmp_path):
