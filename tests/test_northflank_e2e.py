@@ -19,9 +19,9 @@ import pytest
 
 from sindri_jupyter.core.state import Store
 from sindri_jupyter.testing.fake_northflank import FakeNorthflank
+from sindri_jupyter.testing.rehearsal import image_key_line
 from tests.conftest import sindri
 from tests.test_config import NORTHFLANK_EXAMPLE
-from tests.test_runpod_e2e import image_key_line
 
 STANDIN = Path(__file__).parent / "northflank_cli_standin"
 TOKEN = "test-token"

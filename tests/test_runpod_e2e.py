@@ -11,8 +11,6 @@ with ipykernel, like RunPod's PyTorch images, and the provider's default
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,32 +19,12 @@ from sindri_jupyter.core import sync
 from sindri_jupyter.core.engine import Engine
 from sindri_jupyter.core.state import Store
 from sindri_jupyter.testing.fake_runpod import FakeRunPod
+from sindri_jupyter.testing.rehearsal import image_key_line
 from tests.conftest import sindri
+from tests.test_config import RUNPOD_EXAMPLE
 
 # The foundation issue's first example, unchanged.
-EXAMPLE = """\
-name: ml-training
-version: 3.1.0
-deployment:
-  provider: runpod
-  image: pytorch/pytorch:2.0.1-cuda11.8-cudnn8-runtime
-
-providers:
-  runpod:
-    name: my-ml-training
-    gpu_type_id: NVIDIA_RTX_A6000
-    gpu_count: 2
-    compute_plan: "48-vcpu-90gb"
-    volume_in_gb: 100
-    docker_args: "--shm-size=8g"
-"""
-
-
-def image_key_line(public_key: str) -> str:
-    """An authorized_keys line whose sessions find this venv's python3 first."""
-    folder = Path(sys.executable).parent
-    command = f'PATH={folder}:$PATH; export PATH; eval \\"$SSH_ORIGINAL_COMMAND\\"'
-    return f'command="{command}" {public_key.strip()}'
+EXAMPLE = RUNPOD_EXAMPLE
 
 
 @pytest.fixture
