@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
 
 from sindri_jupyter.errors import NotFoundError, SindriError
 from sindri_jupyter.frontends import deploying
 from sindri_jupyter.frontends.magics import RemoteCellError
+from tests.conftest import ipython_shell
 
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = start_ipython()
+    shell = ipython_shell()
     shell.run_line_magic("load_ext", "sindri_jupyter")
     return shell
 

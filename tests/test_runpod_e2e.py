@@ -20,7 +20,7 @@ from sindri_jupyter.core.engine import Engine
 from sindri_jupyter.core.state import Store
 from sindri_jupyter.testing.fake_runpod import FakeRunPod
 from sindri_jupyter.testing.rehearsal import image_key_line
-from tests.conftest import sindri
+from tests.conftest import ipython_shell, sindri
 from tests.test_config import RUNPOD_EXAMPLE
 
 # The foundation issue's first example, unchanged.
@@ -138,11 +138,8 @@ def test_pod_deleted_behind_our_back_shows_as_gone(fake, env, cfg):
 
 
 def test_magics_deploy_run_destroy(fake, env, cfg, capsys):
-    from IPython.core.interactiveshell import InteractiveShell
-    from IPython.testing.globalipapp import start_ipython
-
-    # One shell per process: the first call builds it, later calls return None.
-    ip = start_ipython() or InteractiveShell.instance()
+    
+    ip = ipython_shell()
     ip.run_line_magic("load_ext", "sindri_jupyter")
 
     ip.run_line_magic("sindri", f"deploy --wait -f {cfg}")
