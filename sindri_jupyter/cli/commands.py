@@ -279,6 +279,8 @@ def cmd_attach(args, out: Out) -> int:
 def cmd_workshop(args, out: Out) -> int:
     from sindri_jupyter.frontends import workshop_cmd
 
+    if args.action == "deploy":
+        args.wait = True  # a command line waits; only the notebook returns at once
     workshop_cmd.ACTIONS[args.action](args)
     return 0
 

@@ -31,6 +31,9 @@ from sindri_jupyter.errors import (
 
 log = logging.getLogger(__name__)
 
+# While a state does not change, say so this often (seconds).
+STILL_EVERY_S = 30.0
+
 # API errors that prove the create did not happen: no lookup needed.
 _DEFINITE = {400, 401, 402, 403, 404, 409, 422}
 
@@ -103,7 +106,7 @@ class Engine:
     async def _redeploy(self, record: Record, config: SindriConfig, emit,
                         on_event: Listener | None) -> Record:
         """Deploying a name that exists reuses it, as long as it is the same kind."""
-        reusable = {"ready", "waiting", "connecting", "stopped"}
+        reusable = {"ready", "waiting", "connecting", "stopped", "failed"}
         if record.provider != config.provider or record.phase not in reusable:
             raise StateError(
                 f"an environment named {config.name!r} is already recorded "
@@ -155,15 +158,31 @@ class Engine:
         emit = _Emitter(name, self.store, on_event)
         record = self.store.get(name)
         provider = self.provider(record.provider)
+        budget = min(self.timeouts.provision,
+                     getattr(provider, "provision_timeout", self.timeouts.provision))
         observed = await self._wait_state(provider, record, {State.RUNNING}, emit,
-                                          self.timeouts.provision, needs_endpoint=True)
+                                          budget, needs_endpoint=True)
         self.store.update(name, phase="connecting")
-        facts = await self._start_kernel(record, observed.endpoint, config, emit)
+        try:
+            facts = await self._start_kernel(record, observed.endpoint, config, emit)
+        except SindriError as exc:
+            self._failed_late(record, exc)
+            raise
         data = dict(self.store.get(name).handle_data, kernel=facts)
         record = self.store.update(name, phase="ready", handle_data=data)
         emit("ready", f"ready: kernel pid {facts['pid']}, Python {facts['python']}",
              state="RUNNING")
         return record
+
+    def _failed_late(self, record: Record, exc: SindriError) -> None:
+        """The machine runs but the kernel did not answer: say it still bills."""
+        self.store.update(record.name, phase="failed")
+        self.store.add_event(record.name, "failed", f"not ready: {exc.message}")
+        price = record.price_per_hour
+        bills = f" and bills ${price:.2f}/h" if price else ""
+        exc.hint = (f"{exc.hint + '; ' if exc.hint else ''}{record.name} still runs{bills}: "
+                    f"fix it and `sindri deploy` again to retry, or `sindri destroy "
+                    f"{record.name}`")
 
     async def _wait_state(self, provider, record: Record, wanted: set[State], emit,
                           budget: float, *, needs_endpoint: bool = False) -> Observed:
@@ -196,12 +215,16 @@ class Engine:
                           f"shows it, `sindri destroy {record.name}` removes it",
                           sleep=self._sleep)
 
-    def _observe(self, name: str, observed: Observed, emit, last: list[str]) -> None:
+    def _observe(self, name: str, observed: Observed, emit, last: list) -> None:
+        """Record what was seen; tell the user on a change, and every 30 s anyway."""
         label = observed.raw_state or observed.state.value
-        if label != last[0]:
-            last[0] = label
+        quiet = time.monotonic() - (last[1] if len(last) > 1 else 0.0)
+        if label != last[0] or quiet >= STILL_EVERY_S:
+            still = "still " if label == last[0] else ""
+            last[:] = [label, time.monotonic()]
             extra = f": {observed.message}" if observed.message else ""
-            emit(_phase_of(observed.state), f"{observed.state.value} ({label}){extra}",
+            emit(_phase_of(observed.state),
+                 f"{still}{observed.state.value} ({label}){extra}",
                  state=observed.state.value)
         fields: dict[str, Any] = {"state": observed.state.value,
                                   "raw_state": observed.raw_state}

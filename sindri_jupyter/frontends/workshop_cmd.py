@@ -1,4 +1,4 @@
-"""``%sindri workshop ...``: parse and run the workshop subcommands.
+"""``sindri workshop ...``: parse and run the workshop subcommands.
 
 The arguments are parsed by the CLI's parser (``sindri workshop ...`` is the
 same); these functions do the work. In a notebook ``deploy`` returns at once
@@ -25,7 +25,7 @@ def deploy(args) -> Any:
 
     if Workshop.path_of(args.name).exists():
         raise UsageError(f"a workshop named {args.name!r} is already recorded",
-                         hint="`%sindri workshop destroy --yes` first, or pass --name")
+                         hint="`sindri workshop destroy --yes` first, or pass --name")
     workshop = Workshop.plan(load_roster(args.roster), args.file, name=args.name,
                              budget_usd=args.budget, expiry_hours=args.expiry_hours)
     workshop.configs()  # a bad base file fails here, in the cell, before anything runs
@@ -39,8 +39,8 @@ def deploy(args) -> Any:
             raise SindriError(
                 f"{len(failed)} of {len(workshop.seats)} environments failed: "
                 + "; ".join(f"{s.participant}: {s.error.splitlines()[0]}" for s in failed),
-                hint="`%sindri workshop status` shows the rest; "
-                "`%sindri workshop destroy --yes` removes all")
+                hint="`sindri workshop status` shows the rest; "
+                "`sindri workshop destroy --yes` removes all")
         handout(args)
     return None
 
@@ -102,7 +102,7 @@ def destroy(args) -> Any:
     failed = [p for p, r in outcome.items() if r.startswith("FAILED")]
     if failed:
         raise SindriError(f"could not destroy the environments of {', '.join(failed)}",
-                          hint="run `%sindri workshop destroy --yes` again, or "
+                          hint="run `sindri workshop destroy --yes` again, or "
                           "`%sindri status` to see them")
     print(f"workshop {workshop.name}: all {len(outcome)} environments are gone")
     return None

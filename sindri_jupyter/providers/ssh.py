@@ -8,6 +8,7 @@ answers SSH, destroy stops the kernel and forgets the host. Your own
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 
 from sindri_jupyter.config.models import SindriConfig
@@ -26,6 +27,8 @@ class SSHProvider:
     name = "ssh"
     capabilities = Capabilities(pause=True)
     needs_ssh_key = False
+    # An existing host either answers now or is down: do not wait 20 minutes.
+    provision_timeout = 60.0
 
     @staticmethod
     def _section(config: SindriConfig):
@@ -37,6 +40,12 @@ class SSHProvider:
 
     async def plan(self, config: SindriConfig) -> Plan:
         section = self._section(config)
+        if section.identity_file and not os.path.exists(
+                os.path.expanduser(section.identity_file)):
+            raise ConfigError([f"providers.ssh.identity_file: no such file "
+                               f"{section.identity_file}"],
+                              hint="point it at your private key, or leave it out to use "
+                              "~/.ssh/config and the agent")
         notes = section_notes(config)
         if config.deployment.image:
             notes.append(Note("deployment.image", "not applicable",

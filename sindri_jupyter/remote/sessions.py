@@ -47,6 +47,8 @@ async def session(name: str) -> Session:
     from sindri_jupyter.remote import hosts
 
     record = Store.default().get(name)
+    if record.phase in ("waiting", "connecting", "failed"):
+        record = await _finish_deploy(name)
     if record.phase != "ready":
         raise KernelError(f"{name} is not ready ({record.phase}, {record.state})",
                           hint=f"`sindri start {name}` or `sindri status {name}`")
@@ -63,6 +65,18 @@ async def session(name: str) -> Session:
     client = await kernel.connect()
     _open[name] = Session(name, facts["pid"], kernel, client, asyncio.Lock())
     return _open[name]
+
+
+async def _finish_deploy(name: str):
+    """A deploy made with --no-wait (or one that failed late): wait for it now."""
+    from sindri_jupyter.core.engine import Engine
+
+    log.warning("%s was not ready yet; waiting for it (as `sindri deploy` would)", name)
+    engine = Engine()
+    try:
+        return await engine.wait_ready(name)
+    finally:
+        await engine.aclose()
 
 
 def _note_new_kernel(record, facts: dict) -> None:
