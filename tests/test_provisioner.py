@@ -10,6 +10,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 from sindri_jupyter.core.state import Store
 from tests.conftest import sindri
+from tests.test_ssh_e2e import ssh_config  # noqa: F401 - a fixture
 
 
 @pytest.fixture
@@ -83,3 +84,25 @@ def test_attach_installs_a_kernelspec_that_jupyter_can_start(jupyter_dirs):
     assert after.stdout == "False\n" and "started a fresh one" in after.stderr
     sindri("destroy", "lab", "--yes")
     assert not (jupyter_dirs / "kernels" / "sindri-lab").exists()
+
+
+def test_ssh_environment_attaches_with_a_blocking_client(jupyter_dirs, ssh_config):
+    """jupyter-run and start_new_kernel use blocking managers: one loop per call."""
+    from jupyter_client.manager import start_new_kernel
+
+    assert sindri("deploy", "-f", str(ssh_config)).returncode == 0
+    assert sindri("attach", "lab").returncode == 0
+
+    km, client = start_new_kernel(kernel_name="sindri-lab", startup_timeout=60)
+    try:
+        texts: list[str] = []
+        client.execute_interactive(
+            "import os; print(os.environ['SINDRI_ENVIRONMENT'])", timeout=60,
+            output_hook=lambda m: texts.append(m["content"].get("text", "")))
+        alive = km.is_alive()
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel()
+
+    assert "".join(texts) == "lab\n" and alive
+    assert sindri("destroy", "lab", "--yes").returncode == 0

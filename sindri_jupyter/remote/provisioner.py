@@ -11,6 +11,7 @@ its host; the machine keeps running until ``sindri stop`` or ``destroy``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -23,6 +24,18 @@ from sindri_jupyter.errors import KernelError
 
 POLL_EVERY_S = 15.0
 START_TIMEOUT_S = 50.0
+
+
+async def _on_sindri_loop(coro):
+    """Run on sindri's own loop thread, whatever loop Jupyter calls us from.
+
+    The SSH connection and its forwards live on one loop; jupyter_client's
+    blocking managers call each provisioner method in a fresh loop, which
+    would orphan them.
+    """
+    from sindri_jupyter.core import sync
+
+    return await asyncio.wrap_future(sync.submit(coro))
 
 
 class SindriProvisioner(KernelProvisionerBase):
@@ -66,9 +79,9 @@ class SindriProvisioner(KernelProvisionerBase):
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> dict[str, Any]:
         record, kernel = self._environment_kernel()
-        facts = await kernel.start(START_TIMEOUT_S)
+        facts = await _on_sindri_loop(kernel.start(START_TIMEOUT_S))
         self._record_pid(record, facts)
-        info = await kernel.connection_info()
+        info = await _on_sindri_loop(kernel.connection_info())
         info["key"] = info["key"].encode()  # jupyter_client compares bytes keys
         self._kernel, self._launched, self._alive = kernel, True, True
         self._checked_at = time.monotonic()
@@ -93,7 +106,7 @@ class SindriProvisioner(KernelProvisionerBase):
         if time.monotonic() - self._checked_at > POLL_EVERY_S:
             self._checked_at = time.monotonic()
             try:
-                self._alive = await self._kernel.alive(POLL_EVERY_S)
+                self._alive = await _on_sindri_loop(self._kernel.alive(POLL_EVERY_S))
             except KernelError as exc:
                 self.log.warning("sindri: cannot check %s: %s", self.environment, exc)
         return None if self._alive else 1
@@ -113,7 +126,7 @@ class SindriProvisioner(KernelProvisionerBase):
     async def kill(self, restart: bool = False) -> None:
         """Make sure the environment kernel is gone (Jupyter asked it already)."""
         if self._kernel is not None:
-            await self._kernel.stop(START_TIMEOUT_S)
+            await _on_sindri_loop(self._kernel.stop(START_TIMEOUT_S))
         self._alive, self._checked_at = False, time.monotonic()
 
     async def terminate(self, restart: bool = False) -> None:
@@ -121,7 +134,7 @@ class SindriProvisioner(KernelProvisionerBase):
 
     async def cleanup(self, restart: bool = False) -> None:
         if self._kernel is not None:
-            await self._kernel.host.aclose()
+            await _on_sindri_loop(self._kernel.host.aclose())
         self._kernel, self._launched = None, False
 
     async def get_provisioner_info(self) -> dict[str, Any]:
@@ -135,7 +148,7 @@ class SindriProvisioner(KernelProvisionerBase):
         self.environment = provisioner_info["environment"]
         self.sindri_home = provisioner_info.get("sindri_home", "")
         _record, self._kernel = self._environment_kernel()
-        info = await self._kernel.connection_info()
+        info = await _on_sindri_loop(self._kernel.connection_info())
         info["key"] = info["key"].encode()
         self.connection_info = info
         self._launched, self._alive = True, True
