@@ -13,9 +13,13 @@ def main(argv: list[str] | None = None) -> int:
     from sindri_jupyter.cli import parser
     from sindri_jupyter.cli.render import Out
 
-    logging.basicConfig(level=os.environ.get("SINDRI_LOG_LEVEL", "WARNING").upper(),
-                        format="%(levelname)s %(name)s: %(message)s")
     out = Out()
+    level = os.environ.get("SINDRI_LOG_LEVEL", "WARNING").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        out.error(f"error: SINDRI_LOG_LEVEL={level!r} is not a level\n"
+                  "  hint: use DEBUG, INFO, WARNING or ERROR")
+        return 2
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         args = parser.parse(sys.argv[1:] if argv is None else argv)
         if args is None:

@@ -211,8 +211,14 @@ def cmd_run(args, out: Out) -> int:
 
 
 def code_of(args) -> str:
+    if args.code_file and args.code:
+        raise UsageError("give the code either after -- or with --file, not both")
     if args.code_file:
-        return Path(args.code_file).read_text()
+        try:
+            return Path(args.code_file).read_text()
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.code_file}: {exc.strerror}",
+                             hint="--file takes a Python file") from None
     if args.code:
         return " ".join(args.code)
     if not sys.stdin.isatty():

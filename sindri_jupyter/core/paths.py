@@ -15,7 +15,13 @@ def home() -> Path:
         from platformdirs import user_data_dir
 
         path = Path(user_data_dir("sindri-jupyter", appauthor=False))
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        from sindri_jupyter.errors import StateError
+
+        raise StateError(f"cannot create the state folder {path}: {exc.strerror}",
+                         hint="set SINDRI_HOME to a folder you can write") from None
     return path
 
 

@@ -14,26 +14,37 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sindri_jupyter.errors import WaitTimeout
+from sindri_jupyter.errors import ConfigError, WaitTimeout
 
 T = TypeVar("T")
 
 
-def _env_seconds(name: str, default: float) -> float:
+def env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from the environment, or ``default``."""
     value = os.environ.get(name)
-    return float(value) if value else default
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ConfigError([f"{name}={value!r}: not a positive number of seconds"],
+                          hint=f"unset {name} to use {default:g} s, or set e.g. "
+                          f"{name}={default:g}")
+    return seconds
 
 
 @dataclass(frozen=True)
 class Timeouts:
     """Seconds each phase may take; ``SINDRI_TIMEOUT_<PHASE>`` overrides."""
 
-    provision: float = field(default_factory=lambda: _env_seconds(
+    provision: float = field(default_factory=lambda: env_seconds(
         "SINDRI_TIMEOUT_PROVISION", 1200.0))
-    ssh: float = field(default_factory=lambda: _env_seconds("SINDRI_TIMEOUT_SSH", 180.0))
-    kernel: float = field(default_factory=lambda: _env_seconds(
+    ssh: float = field(default_factory=lambda: env_seconds("SINDRI_TIMEOUT_SSH", 180.0))
+    kernel: float = field(default_factory=lambda: env_seconds(
         "SINDRI_TIMEOUT_KERNEL", 120.0))
-    stop: float = field(default_factory=lambda: _env_seconds("SINDRI_TIMEOUT_STOP", 300.0))
+    stop: float = field(default_factory=lambda: env_seconds("SINDRI_TIMEOUT_STOP", 300.0))
 
 
 @dataclass(frozen=True)

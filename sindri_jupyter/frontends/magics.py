@@ -122,6 +122,10 @@ class SindriMagics(Magics):
         if args.command == "run":
             from sindri_jupyter.cli.commands import code_of
 
+            if not args.code and not args.code_file:
+                raise IPythonUsageError(f"no code: %sindri run {args.name} -- CODE, "
+                                        f"or a cell starting with %%sindri run {args.name}")
+
             return run_cell(args.name, code_of(args))
         status = dispatch(args, Out(sys.stdout, sys.stderr, interactive=False))
         if status == 1 and args.command == "doctor":

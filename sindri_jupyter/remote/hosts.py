@@ -68,13 +68,13 @@ _SELF_STOP = {"runpod": ["sh", "-c", 'command -v runpodctl >/dev/null && '
 
 def watchdog_limits(record: "Record") -> dict:
     """The on-host watchdog's settings: idle minutes and seconds left to run."""
-    import os
     import time
 
     from sindri_jupyter.core.limits import seconds_left
+    from sindri_jupyter.core.waiting import env_seconds
 
     limits = record.handle_data.get("limits") or {}
-    out: dict = {"interval_s": float(os.environ.get("SINDRI_WATCHDOG_INTERVAL", 30))}
+    out: dict = {"interval_s": env_seconds("SINDRI_WATCHDOG_INTERVAL", 30.0)}
     if limits.get("idle_stop_minutes"):
         out["idle_minutes"] = limits["idle_stop_minutes"]
     left = seconds_left(record, time.time())
