@@ -166,8 +166,9 @@ def cmd_status(args, out: Out) -> int:
         out.table(columns, [[r[c if c != "$/h" else "price_per_hour_text"]
                              for c in columns] for r in rows])
     for h in orphans:
-        out.print(f"not recorded: {h.provider} {h.name} {h.resource_id} "
-                  f"(delete it in the provider's console, or it keeps billing)")
+        fix = ("`sindri doctor --fix` removes it" if h.provider in ("local", "ssh")
+               else "delete it in the provider's console, or it keeps billing")
+        out.print(f"not recorded: {h.provider} {h.name} {h.resource_id} ({fix})")
     return 0
 
 

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 async def run(provider: str | None, *, fix: bool) -> list[Check]:
-    checks = [_python(), _ipykernel(), _state_dir(), _ssh_key(fix), *_stray_kernels()]
+    checks = [_python(), _ipykernel(), _state_dir(), _ssh_key(fix),
+              *await _stray_kernels(fix)]
     if provider:
         from sindri_jupyter.core.engine import Engine
 
@@ -59,20 +60,23 @@ def key_path():
 
 
 def _ssh_key(fix: bool) -> Check:
+    """A default key is optional: every environment gets its own key anyway."""
     path = key_path()
     if not path.exists() and fix:
         from sindri_jupyter.remote.keys import ensure_key_pair
 
         ensure_key_pair(path.parent)
+        return Check("ssh key", True, f"created {path} (mode 600)")
     if not path.exists():
-        return Check("ssh key", False, f"no key at {path}", "sindri doctor --fix")
+        return Check("ssh key", True, f"none at {path}; not needed (each environment "
+                     "gets its own key); `sindri doctor --fix` makes a default one")
     mode = path.stat().st_mode & 0o777
     if mode != 0o600:
         return Check("ssh key", False, f"{path} has mode {mode:o}", f"chmod 600 {path}")
     return Check("ssh key", True, f"{path} (mode 600)")
 
 
-def _stray_kernels() -> list[Check]:
+async def _stray_kernels(fix: bool) -> list[Check]:
     """Kernels whose environment is no longer recorded (left by a crash)."""
     from sindri_jupyter.core.state import Store
 
@@ -80,12 +84,32 @@ def _stray_kernels() -> list[Check]:
     if not root.exists():
         return []
     known = {r.name for r in Store.default().all()}
-    stray = [p.name for p in sorted(root.iterdir())
+    stray = [p for p in sorted(root.iterdir())
              if (p / "kernel.json").exists() and p.name not in known]
     if not stray:
         return [Check("stray kernels", True, "none")]
+    if fix:
+        for folder in stray:
+            await _stop_local_kernel(folder)
+        return [Check("stray kernels", True, "stopped and removed: "
+                      + ", ".join(p.name for p in stray))]
     return [Check("stray kernels", False, "kernels of forgotten environments: "
-                  + ", ".join(stray), "remove their folders under " + str(root))]
+                  + ", ".join(p.name for p in stray),
+                  "sindri doctor --fix stops the ones on this machine and removes "
+                  "their folders")]
+
+
+async def _stop_local_kernel(folder) -> None:
+    """Stop a kernel this machine runs for ``folder``, then remove the folder."""
+    import shutil
+
+    from sindri_jupyter.remote import bootstrap
+    from sindri_jupyter.remote.envkernel import LocalHost
+
+    if (folder / "kernel").is_dir():
+        await LocalHost().run_python(bootstrap.script(
+            "stop", key="", workdir=str(folder / "kernel")), 60.0)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 async def gpus(provider: str | None, min_vram: float | None) -> list[dict[str, Any]]:
