@@ -225,3 +225,20 @@ def test_retired_spot_pods_get_a_clear_reason():
 
     assert len(problems) == 3
     assert all("retired" in p and "removed from RunPod's API" in p for p in problems)
+
+
+def test_version_problem_points_at_the_version_line():
+    [problem] = problems_of("name: a\nversion: '4.0'\n")
+
+    assert problem.startswith("sindri.yaml:2:10: version:") and "3.x" in problem
+
+
+def test_secrets_and_value_errors_are_all_reported_at_once():
+    text = ("name: 'bad name!'\ndeployment:\n  env: {HF_TOKEN: hf_literal}\n"
+            "  budget_usd: -3\n  resources: {gpu: {type: A100, count: 0}}\n")
+
+    problems = problems_of(text)
+
+    assert [p.split(":")[1] for p in problems] == ["1", "3", "4", "5"]
+    assert "not a usable name" in problems[0]
+    assert "write ${HF_TOKEN}" in problems[1]

@@ -41,6 +41,8 @@ class CellFailed(SindriError):
 
 def resolve_config(args: argparse.Namespace):
     """The config of a deploy: the file, then the flags on top of it."""
+    from pydantic import ValidationError
+
     from sindri_jupyter.config import load
     from sindri_jupyter.config.models import SindriConfig
 
@@ -62,8 +64,12 @@ def resolve_config(args: argparse.Namespace):
         gpu["type"] = args.gpu
     try:
         config = SindriConfig.model_validate(data)
-    except ValueError as exc:
-        raise ConfigError([f"flags: {exc}"]) from None
+    except ValidationError as exc:
+        where = f"{path} with flags" if path else "flags"
+        raise ConfigError([f"{where}: {'.'.join(map(str, e['loc']))}: "
+                           f"{e['msg'].removeprefix('Value error, ')}"
+                           for e in exc.errors()],
+                          hint="check --name, --provider and --gpu") from None
     from sindri_jupyter.core.provider import available
 
     if config.provider not in available():
@@ -80,8 +86,9 @@ def cmd_config(args, out: Out) -> int:
     if args.config_command == "schema":
         out.json(json_schema())
         return 0
-    config = load(args.file)
-    out.print(f"{args.file}: valid ({config.name} on {config.provider})")
+    path = args.file or args.path or "sindri.yaml"
+    config = load(path)
+    out.print(f"{path}: valid ({config.name} on {config.provider})")
     for note in section_notes(config):
         out.print(f"  {note.key}: {note.treatment}: {note.detail}")
     return 0

@@ -47,7 +47,8 @@ def build(prog: str = "sindri") -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show the plan and price only")
     p.add_argument("--no-wait", action="store_true", help="return once created")
     p.add_argument("--wait", action="store_true",
-                   help="(notebook) block the cell until ready")
+                   help="block until ready (the CLI always does; %%sindri returns at "
+                   "once without it)")
 
     p = sub.add_parser("status", help="state, endpoint, $/h, uptime, accrued cost")
     p.add_argument("name", nargs="?", help="one environment (default: all recorded)")
@@ -103,7 +104,8 @@ def build(prog: str = "sindri") -> argparse.ArgumentParser:
     config_sub = p.add_subparsers(dest="config_command", metavar="ACTION",
                                   parser_class=_Parser, required=True)
     v = config_sub.add_parser("validate", help="check a file and show how keys are used")
-    v.add_argument("file", nargs="?", default="sindri.yaml", help="default: sindri.yaml")
+    v.add_argument("path", nargs="?", default=None, help="default: sindri.yaml")
+    v.add_argument("-f", "--file", dest="file", help="the same, as deploy spells it")
     config_sub.add_parser("schema", help="print the JSON schema of sindri.yaml")
     return parser
 

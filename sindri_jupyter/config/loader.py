@@ -57,9 +57,11 @@ class _Reader:
         self.filename = filename
         self.env = env
         self.problems: list[str] = []
+        self.problem_paths: set[tuple] = set()
         self.positions: dict[tuple, Pos] = {}
 
     def problem(self, node: yaml.Node, path: tuple, message: str) -> None:
+        self.problem_paths.add(path)
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
         key = ".".join(str(p) for p in path) or "(top level)"
         self.problems.append(f"{self.filename}:{line}:{col}: {key}: {message}")
@@ -205,9 +207,9 @@ class _Reader:
             return
         key = str(path[-1]) if path else ""
         if _SECRET_VALUE.match(text) or (_SECRET_KEY.search(key) and "${" not in text):
+            var = key if re.fullmatch(r"[A-Z_][A-Z0-9_]*", key) else "VARIABLE"
             self.problem(node, path, "a literal secret is not allowed in the file; "
-                         "put it in an environment variable and write ${VARIABLE} "
-                         "(for example ${RUNPOD_API_KEY})")
+                         f"put it in the environment and write ${{{var}}}")
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
@@ -263,12 +265,13 @@ def loads(text: str, filename: str = "<string>",
                           hint="start from the example in the README")
     data = reader.read(root, SindriConfig, ())
     _check_provider(reader, root, data)
+    try:
+        config = SindriConfig.model_validate(data)
+    except ValidationError as exc:
+        reader.problems += _from_pydantic(exc, reader, filename)
     if reader.problems:
         raise ConfigError(sorted(reader.problems, key=_line_order), hint=_HINT)
-    try:
-        return SindriConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_from_pydantic(exc, reader, filename), hint=_HINT) from None
+    return config
 
 
 def _line_order(problem: str) -> tuple[int, int]:
@@ -298,6 +301,8 @@ def _from_pydantic(exc: ValidationError, reader: _Reader, filename: str) -> list
     problems = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+        if any(loc[:len(seen)] == seen for seen in reader.problem_paths):
+            continue  # already reported, more precisely, while reading
         while loc and loc not in reader.positions:
             loc = loc[:-1]
         line, col = reader.positions.get(loc, (1, 1))

@@ -12,11 +12,13 @@ honour is listed in that section's ``NOT_APPLICABLE`` with the reason, so that
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SUPPORTED_MAJOR = 3
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
 
 class _Section(BaseModel):
@@ -164,21 +166,29 @@ class SindriConfig(_Section):
 
     name: str = Field(
         description="environment name; provider resource names derive from it",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
+        json_schema_extra={"pattern": NAME_PATTERN},
     )
     version: str = Field("3.1.0", description="config format version, a string")
     deployment: Deployment = Field(default_factory=Deployment)
     providers: Providers = Field(default_factory=Providers)
 
-    @model_validator(mode="after")
-    def _version(self) -> "SindriConfig":
-        major = self.version.split(".", 1)[0]
-        if major != str(SUPPORTED_MAJOR):
-            raise ValueError(
-                f"config format version {self.version!r} is not supported; "
-                f"this release reads {SUPPORTED_MAJOR}.x"
-            )
-        return self
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.match(NAME_PATTERN, value):
+            raise ValueError(f"'{value}' is not a usable name: start with a letter or "
+                             "digit, then letters, digits, '.', '_' or '-' (63 at most)")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not re.match(r"^\d+(\.\d+){0,2}$", value):
+            raise ValueError(f"'{value}' is not a version like 3.1.0")
+        if value.split(".", 1)[0] != str(SUPPORTED_MAJOR):
+            raise ValueError(f"config format version '{value}' is not supported; "
+                             f"this release reads {SUPPORTED_MAJOR}.x")
+        return value
 
     @property
     def provider(self) -> str:
