@@ -174,3 +174,15 @@ def test_python_dash_m_and_version():
     result = sindri("--version")
 
     assert result.returncode == 0 and result.stdout.startswith("sindri-jupyter ")
+
+
+def test_redeploy_with_a_changed_config_says_it_keeps_the_old_settings(tmp_path):
+    config = tmp_path / "sindri.yaml"
+    config.write_text("name: same\n")
+    sindri("deploy", "-f", str(config))
+    config.write_text("name: same\ndeployment:\n  env: {A: '1'}\n")
+
+    again = sindri("deploy", "-f", str(config))
+
+    assert again.returncode == 0 and "the config changed" in again.stdout
+    sindri("destroy", "same", "--yes")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import secrets
 import time
@@ -89,7 +90,8 @@ class Engine:
                         data=self._key_data(provider, config.name))
         handle = Handle(handle.provider, handle.name, handle.marker,
                         data=dict(handle.data, **plan.data,
-                                  limits=limits.from_config(config)))
+                                  limits=limits.from_config(config),
+                                  config_fingerprint=fingerprint(config)))
         self.store.record_intent(config.name, config.provider, handle.marker,
                                  config_path=config_path,
                                  price_per_hour=plan.price_per_hour,
@@ -114,6 +116,10 @@ class Engine:
                 hint=f"`sindri destroy {config.name}` first, or choose another --name",
             )
         emit("plan", f"{config.name} exists on {record.provider}; reusing it")
+        if record.handle_data.get("config_fingerprint") not in (None, fingerprint(config)):
+            emit("plan", "the config changed since this environment was deployed; it "
+                 f"keeps its old settings (`sindri destroy {config.name}` and deploy "
+                 "again to apply them)")
         if record.phase == "stopped":
             return await self.start(config.name, on_event=on_event, config=config)
         return await self.wait_ready(config.name, on_event=on_event, config=config)
@@ -332,9 +338,7 @@ class Engine:
                                    self.timeouts.stop)
         emit("destroy", "gone")
         self.store.forget(name)
-        from sindri_jupyter.remote import kernelspec
-
-        kernelspec.remove(name)
+        _remove_local_traces(name)
 
     async def _stop_kernel(self, record: Record, *, remove: bool) -> None:
         """Stop the environment kernel; an unreachable host is noted, not fatal."""
@@ -368,6 +372,28 @@ class _Emitter:
         log.info("%s: %s: %s", self.name, phase, message)
         if self.listener is not None:
             self.listener(Event(self.name, phase, message, elapsed, state, price))
+
+
+def fingerprint(config: SindriConfig) -> str:
+    """A digest of the config's settings; env values are left out (secrets)."""
+    import hashlib
+
+    data = config.model_dump(mode="json")
+    data["deployment"]["env"] = sorted(data["deployment"]["env"])
+    text = json.dumps(data, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _remove_local_traces(name: str) -> None:
+    """Keys, host-key pin, kernelspec and ssh config entry of a destroyed one."""
+    import shutil
+
+    from sindri_jupyter.core import paths
+    from sindri_jupyter.remote import kernelspec
+
+    kernelspec.remove(name)
+    shutil.rmtree(paths.home() / "envs" / name, ignore_errors=True)
+    (paths.home() / "ssh" / f"{name}.conf").unlink(missing_ok=True)
 
 
 def _phase_of(state: State) -> str:
