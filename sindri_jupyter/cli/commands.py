@@ -311,7 +311,9 @@ def cmd_gpus(args, out: Out) -> int:
         out.json(rows)
         return 0
     if not rows:
-        out.print("no GPUs found" + (f" on {args.provider}" if args.provider else ""))
+        out.print("no GPUs found" + (f" on {args.provider}" if args.provider else
+                                     " on this machine or a cloud with credentials set "
+                                     "(RUNPOD_API_KEY, NORTHFLANK_API_TOKEN)"))
         return 0
     columns = ["provider", "id", "name", "vram_gb", "price_per_hour",
                "community_price_per_hour", "availability"]

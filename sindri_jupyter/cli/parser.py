@@ -58,8 +58,8 @@ def build(prog: str = "sindri") -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run Python on the environment's kernel")
     p.add_argument("name", help="environment name")
-    p.add_argument("code", nargs="*",
-                   help="code, best after --; or --file; or standard input")
+    p.add_argument("code", nargs="*", default=[], metavar="-- CODE",
+                   help="code after --; or --file; or standard input")
     p.add_argument("--file", dest="code_file", help="a Python file to run")
 
     for cmd, text in (("connect", "open an interactive shell on the environment"),
