@@ -26,6 +26,7 @@ import json
 import secrets
 import socket
 import threading
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -67,6 +68,7 @@ class Logged:
     body: Any
     status: int  # 0 when the connection was dropped without an answer
     op: str
+    at: float = dataclasses.field(default_factory=time.monotonic)
 
 
 class FakeRunPod:

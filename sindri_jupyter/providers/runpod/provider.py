@@ -123,6 +123,9 @@ class RunPodProvider:
     # create delivers as PUBLIC_KEY for the image's sshd.
     credential_env = "RUNPOD_API_KEY"  # unset: `sindri gpus` skips us
     needs_ssh_key = True
+    # While waiting: one request every 2 s at first, backing off to one every 10 s.
+    first_poll = 2.0
+    max_poll = 10.0
 
     def __init__(
         self,
