@@ -90,5 +90,18 @@ def test_status_stops_an_environment_past_its_budget():
                for n in plan.notes)
     assert status.error.startswith("stopped: its cost")
     assert Store.default().get("box").phase == "stopped"
+    later = asyncio.run(engine.status("box"))
+    assert later.error.startswith("stopped: its cost"), "the reason stays visible"
     events = [e["message"] for e in Store.default().events("box")]
     assert any(m.startswith("stopping: its cost") for m in events)
+
+
+def test_status_says_why_it_stopped_and_when_a_local_kernel_ended(monkeypatch):
+    monkeypatch.setenv("SINDRI_WATCHDOG_INTERVAL", "0.2")
+    engine, pid = deploy_local("name: gone\ndeployment:\n  idle_stop_minutes: 0.02\n")
+
+    assert wait_dead(pid, 30)
+    ended = asyncio.run(engine.status("gone"))
+
+    assert ended.error == "its kernel has ended; the next run starts a fresh one"
+    asyncio.run(engine.destroy("gone"))

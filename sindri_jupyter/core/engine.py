@@ -275,7 +275,19 @@ class Engine:
         reason = limits.breach(record) if observed.state is State.RUNNING else None
         if reason is not None:
             return await self._enforce(record, reason)
-        return Status(record, observed)
+        return Status(record, observed, self._note(record))
+
+    def _note(self, record: Record) -> str | None:
+        """What the state alone does not say: a stop's reason, a kernel that ended."""
+        if record.phase == "stopped":
+            limit = [e for e in self.store.events(record.name) if e["phase"] == "limit"]
+            return f"stopped: {limit[-1]['message'].removeprefix('stopping: ')}" \
+                if limit else None
+        pid = (record.handle_data.get("kernel") or {}).get("pid")
+        local = (record.endpoint or {}).get("kind") == "local"
+        if record.phase == "ready" and local and pid and not _pid_alive(pid):
+            return "its kernel has ended; the next run starts a fresh one"
+        return None
 
     async def _enforce(self, record: Record, reason: str) -> Status:
         """Stop an environment past its budget or lifetime, and say why."""
@@ -372,6 +384,22 @@ class _Emitter:
         log.info("%s: %s: %s", self.name, phase, message)
         if self.listener is not None:
             self.listener(Event(self.name, phase, message, elapsed, state, price))
+
+
+def _pid_alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def fingerprint(config: SindriConfig) -> str:
