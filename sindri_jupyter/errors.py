@@ -7,6 +7,7 @@
     ├── ProviderError                a provider refused or failed (exit 1)
     │   ├── ProviderAPIError         HTTP answer: provider, status, request id
     │   │   ├── AuthError            401 / 403: credentials or scope
+    │   │   │   └── MissingCredential  the variable is not set (exit 2)
     │   │   ├── CapacityError        no machines of that kind are free now
     │   │   └── RateLimitError       429 after the retry policy gave up
     │   └── OutcomeUnknownError      a create whose result we could not learn
@@ -60,9 +61,9 @@ class UsageError(SindriError):
 
 
 class NotFoundError(SindriError):
-    """No environment of that name is recorded."""
+    """No environment of that name is recorded (bad input: exit 2)."""
 
-    exit_code = 1
+    exit_code = 2
 
 
 class ProviderError(SindriError):
@@ -96,6 +97,17 @@ class ProviderAPIError(ProviderError):
 
 class AuthError(ProviderAPIError):
     """The credential is missing, wrong, or lacks a scope."""
+
+
+class MissingCredential(AuthError):
+    """The credential's environment variable is not set: a config problem."""
+
+    exit_code = 2
+
+    def __init__(self, variable: str, *, provider: str, hint: str | None = None):
+        ProviderError.__init__(self, f"{variable} is not set", provider=provider,
+                               hint=hint)
+        self.status, self.request_id, self.detail = None, None, None
 
 
 class CapacityError(ProviderAPIError):

@@ -81,10 +81,10 @@ def test_usage_errors_exit_2_with_a_hint():
     assert no_name.returncode == 2 and "--help" in no_name.stderr
 
 
-def test_unknown_environment_exits_1_and_says_how_to_list():
+def test_unknown_environment_is_bad_input_and_says_how_to_list():
     result = sindri("stop", "ghost")
 
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "no environment named 'ghost'" in result.stderr
     assert "sindri status --all" in result.stderr
 
@@ -186,3 +186,30 @@ def test_redeploy_with_a_changed_config_says_it_keeps_the_old_settings(tmp_path)
 
     assert again.returncode == 0 and "the config changed" in again.stdout
     sindri("destroy", "same", "--yes")
+
+
+def test_gpu_flag_beats_the_provider_section(tmp_path):
+    import argparse
+
+    from sindri_jupyter.cli.commands import resolve_config
+
+    path = tmp_path / "gpu-flag.yaml"
+    path.write_text("name: g\ndeployment: {provider: runpod, image: img}\n"
+                    "providers:\n  runpod: {gpu_type_id: RTX A6000, gpu_count: 2}\n")
+    args = argparse.Namespace(file=str(path), provider=None, name=None, gpu="RTX 4090")
+
+    config, _ = resolve_config(args)
+
+    assert config.providers.runpod.gpu_type_id == "RTX 4090"
+    assert config.deployment.resources.gpu.type == "RTX 4090"
+
+
+def test_status_all_lists_what_it_can_when_a_cloud_does_not_answer():
+    sindri("deploy", "--provider", "local", "--name", "here")
+
+    result = sindri("status", "--all", env={"RUNPOD_API_KEY": "rpa_x",
+                                           "SINDRI_RUNPOD_API_URL": "http://127.0.0.1:9"})
+
+    assert result.returncode == 0, result.stderr
+    assert "here" in result.stdout and "could not list runpod" in result.stdout
+    sindri("destroy", "here", "--yes")

@@ -225,3 +225,50 @@ def test_stop_start_destroy_cycle():
     assert stopped.phase == "stopped" and stopped.state == "STOPPED"
     assert started.phase == "ready"
     assert Store.default().find("box") is None
+
+
+def test_a_refusal_before_anything_was_sent_leaves_nothing_recorded():
+    from sindri_jupyter.errors import ConfigError
+
+    provider = Scripted(["RUNNING"], create_error=ConfigError(["region mismatch"]),
+                        exists_after_error=False)
+
+    with pytest.raises(ConfigError):
+        deploy(make_engine(provider))
+
+    assert Store.default().find("box") is None
+
+
+def test_deploy_after_an_unknown_create_adopts_what_it_made():
+    error = OutcomeUnknownError("connection dropped", provider="scripted")
+    provider = Scripted([("RUNNING", LOCAL)], create_error=error, exists_after_error=False)
+    engine = make_engine(provider)
+    with pytest.raises(OutcomeUnknownError):
+        deploy(engine)
+    late = Handle("local", "box", Store.default().get("box").marker, "pod-late")
+    provider.created.append(late)  # the slow create landed after all
+    provider.create_error = None
+
+    record = deploy(engine)
+
+    assert record.resource_id == "pod-late" and record.phase == "ready"
+    assert provider.calls.count("create") == 1, "found, not created again"
+
+
+def test_ssh_that_never_answers_fails_after_the_ssh_deadline():
+    import socket
+
+    from sindri_jupyter.errors import SSHError
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    closed = Endpoint(kind="ssh", host="127.0.0.1", port=port, user="root")
+    provider = Scripted([("RUNNING", closed)])
+
+    with pytest.raises(SSHError) as info:
+        deploy(make_engine(provider, ssh=2.0))
+
+    assert info.value.step == "connect"
+    assert "still runs" in str(info.value) and "sindri destroy box" in str(info.value)
+    assert Store.default().get("box").phase == "failed"

@@ -62,6 +62,11 @@ def resolve_config(args: argparse.Namespace):
     if args.gpu:
         gpu = deployment.setdefault("resources", {}).setdefault("gpu", {"count": 1})
         gpu["type"] = args.gpu
+        # A flag beats the file, provider sections included.
+        sections = data.get("providers") or {}
+        for section, key in (("runpod", "gpu_type_id"), ("northflank", "gpu_type")):
+            if key in (sections.get(section) or {}):
+                sections[section][key] = args.gpu
     try:
         config = SindriConfig.model_validate(data)
     except ValidationError as exc:
@@ -111,8 +116,15 @@ def cmd_deploy(args, out: Out) -> int:
     if args.dry_run:
         out.print("dry run: nothing was created")
         return 0
-    record = sync.run(eng.deploy(config, config_path=path, wait=not args.no_wait,
-                                 on_event=out.event, plan=plan))
+    try:
+        record = sync.run(eng.deploy(config, config_path=path, wait=not args.no_wait,
+                                     on_event=out.event, plan=plan))
+    except KeyboardInterrupt:
+        if eng.store.find(config.name) is not None:
+            out.error(f"interrupted: {config.name} is recorded and may still be starting"
+                      f" (and billing at {price}): `sindri deploy` again resumes it, "
+                      f"`sindri destroy {config.name}` removes it")
+        raise
     if record.phase == "ready":
         out.print(f"{config.name} is ready: `sindri run {config.name} -- CODE`")
     else:
@@ -172,6 +184,8 @@ def cmd_status(args, out: Out) -> int:
         columns = ["name", "provider", "state", "endpoint", "$/h", "uptime", "cost", "note"]
         out.table(columns, [[r[c if c != "$/h" else "price_per_hour_text"]
                              for c in columns] for r in rows])
+    for provider, why in getattr(eng, "unlisted", {}).items():
+        out.print(f"could not list {provider}'s resources: {why}")
     for h in orphans:
         fix = ("`sindri doctor --fix` removes it" if h.provider in ("local", "ssh")
                else "delete it in the provider's console, or it keeps billing")

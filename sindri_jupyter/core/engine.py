@@ -27,7 +27,7 @@ from sindri_jupyter.core.types import Endpoint, Handle, Observed, Plan, State
 from sindri_jupyter.core.waiting import Backoff, Event, Listener, Timeouts, poll
 from sindri_jupyter.errors import (
     NotFoundError, OutcomeUnknownError, ProviderAPIError, ProviderError, SindriError,
-    StateError,
+    StateError, WaitTimeout,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class Engine:
         self.timeouts = timeouts or Timeouts()
         self._providers: dict[str, Any] = dict(providers or {})
         self._sleep = sleep
+        self.unlisted: dict[str, str] = {}  # provider -> why orphans() could not list
 
     def provider(self, name: str):
         if name not in self._providers:
@@ -108,6 +109,8 @@ class Engine:
     async def _redeploy(self, record: Record, config: SindriConfig, emit,
                         on_event: Listener | None) -> Record:
         """Deploying a name that exists reuses it, as long as it is the same kind."""
+        if record.phase in ("intent", "creating") and record.provider == config.provider:
+            return await self._after_unknown_create(record, config, emit, on_event)
         reusable = {"ready", "waiting", "connecting", "stopped", "failed"}
         if record.provider != config.provider or record.phase not in reusable:
             raise StateError(
@@ -124,6 +127,21 @@ class Engine:
             return await self.start(config.name, on_event=on_event, config=config)
         return await self.wait_ready(config.name, on_event=on_event, config=config)
 
+    async def _after_unknown_create(self, record: Record, config: SindriConfig, emit,
+                                    on_event: Listener | None) -> Record:
+        """An earlier create's outcome was unknown: adopt what it made, or start over."""
+        provider = self.provider(record.provider)
+        found = await provider.find(to_handle(record))
+        if found is not None:
+            emit("create", f"found what the earlier create made: {found.resource_id}")
+            self.store.update(record.name, phase="waiting", resource_id=found.resource_id,
+                              handle_data=found.data)
+            return await self.wait_ready(record.name, on_event=on_event, config=config)
+        emit("create", "the earlier create left nothing that can be found; creating again")
+        self.store.forget(record.name)
+        return await self.deploy(config, config_path=record.config_path,
+                                 on_event=on_event)
+
     @staticmethod
     def _key_data(provider: Any, name: str) -> dict[str, Any]:
         if not getattr(provider, "needs_ssh_key", False):
@@ -135,13 +153,17 @@ class Engine:
     async def _create(self, provider, config, handle: Handle, emit) -> Handle:
         try:
             return await provider.create(config, handle)
+        except OutcomeUnknownError as exc:
+            lost: SindriError = exc
         except ProviderAPIError as exc:
             if exc.status in _DEFINITE:
                 self._create_failed(config.name, exc)
                 raise
             lost = exc
-        except OutcomeUnknownError as exc:
-            lost = exc
+        except SindriError as exc:
+            # Refused before anything was sent (a config or name check).
+            self._create_failed(config.name, exc)
+            raise
         # The answer was lost, the pod may exist: look before anything else.
         emit("create", "the create's answer was lost; looking the resource up")
         found = await provider.find(handle)
@@ -248,8 +270,7 @@ class Engine:
         try:
             emit("ssh" if endpoint and endpoint.kind == "ssh" else "kernel",
                  "connecting to the host")
-            facts = await asyncio.wait_for(kernel.start(self.timeouts.kernel),
-                                           self.timeouts.ssh + self.timeouts.kernel)
+            facts = await self._first_start(kernel, emit)
             if facts.get("installed_ipykernel_into"):
                 emit("kernel", "the host's Python had no ipykernel: installed it into "
                      f"{facts['installed_ipykernel_into']}")
@@ -259,6 +280,34 @@ class Engine:
         finally:
             await kernel.host.aclose()
         return facts
+
+    async def _first_start(self, kernel, emit) -> dict[str, Any]:
+        """Start the kernel; a host whose sshd is not up yet is tried again."""
+        from sindri_jupyter.errors import SSHError
+
+        last: list[SSHError] = []
+
+        async def attempt() -> dict[str, Any] | None:
+            try:
+                return await asyncio.wait_for(kernel.start(self.timeouts.kernel),
+                                              self.timeouts.ssh + self.timeouts.kernel)
+            except SSHError as exc:
+                if exc.step != "connect":
+                    raise
+                if not last:
+                    emit("ssh", f"waiting for SSH to answer: {exc.message}")
+                last[:] = [exc]
+                await kernel.host.aclose()
+                return None
+
+        try:
+            return await poll(attempt, phase="ssh",
+                              deadline=time.monotonic() + self.timeouts.ssh,
+                              backoff=Backoff(first=1.0, cap=5.0),
+                              what="an SSH connection", sleep=self._sleep)
+        except WaitTimeout:
+            raise last[-1] if last else WaitTimeout(
+                "no SSH connection", phase="ssh") from None
 
     # -- status ------------------------------------------------------------------
 
@@ -308,10 +357,14 @@ class Engine:
         """Resources a provider lists as ours that the store does not know."""
         known = {(r.provider, r.resource_id) for r in self.store.all()}
         found: list[Handle] = []
+        self.unlisted: dict[str, str] = {}
         for name in providers:
-            for handle in await self.provider(name).list_owned():
-                if (name, handle.resource_id) not in known:
-                    found.append(handle)
+            try:
+                owned = await self.provider(name).list_owned()
+            except SindriError as exc:
+                self.unlisted[name] = exc.message
+                continue
+            found += [h for h in owned if (name, h.resource_id) not in known]
         return found
 
     # -- stop / start / destroy ---------------------------------------------------

@@ -49,6 +49,7 @@ from sindri_jupyter.core.types import (
 from sindri_jupyter.errors import (
     AuthError,
     ConfigError,
+    MissingCredential,
     ProviderAPIError,
 )
 from sindri_jupyter.providers.northflank import cli, names, spec
@@ -111,8 +112,8 @@ class NorthflankProvider:
         if self._api is None:
             token = self._env.get("NORTHFLANK_API_TOKEN")
             if not token:
-                raise AuthError("NORTHFLANK_API_TOKEN is not set", provider=self.name,
-                                status=None, hint=TOKEN_HINT)
+                raise MissingCredential("NORTHFLANK_API_TOKEN", provider=self.name,
+                                        hint=TOKEN_HINT)
             self._api = NorthflankApi(token, self.base_url)
         return self._api
 

@@ -27,7 +27,11 @@ from sindri_jupyter.core.http import (
     Sleep,
     make_client,
 )
-from sindri_jupyter.errors import AuthError, ProviderAPIError, UsageError
+from sindri_jupyter.errors import (
+    MissingCredential,
+    ProviderAPIError,
+    UsageError,
+)
 from sindri_jupyter.providers.runpod import errors
 from sindri_jupyter.providers.runpod.models import (
     CREATE_GPU_FIELDS,
@@ -63,8 +67,8 @@ class RunPodClient:
         sleep: Sleep | None = None,
     ) -> None:
         if not api_key:
-            raise AuthError(
-                "no API key", provider=errors.PROVIDER, status=None,
+            raise MissingCredential(
+                "RUNPOD_API_KEY", provider=errors.PROVIDER,
                 hint=f"create a key at {errors.KEYS_URL} and export RUNPOD_API_KEY=...",
             )
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -75,7 +79,7 @@ class RunPodClient:
         )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **kw) -> "RunPodClient":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kw) -> RunPodClient:
         env = os.environ if environ is None else environ
         return cls(env.get("RUNPOD_API_KEY"),
                    env.get("SINDRI_RUNPOD_API_URL") or DEFAULT_BASE_URL, **kw)
@@ -86,7 +90,7 @@ class RunPodClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> "RunPodClient":
+    async def __aenter__(self) -> RunPodClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
