@@ -104,7 +104,8 @@ class Engine:
         emit("create", f"created {handle.resource_id or handle.name}")
         if not wait:
             return self.store.get(config.name)
-        return await self.wait_ready(config.name, on_event=on_event, config=config)
+        return await self.wait_ready(config.name, on_event=on_event, config=config,
+                                     emit=emit)
 
     async def _redeploy(self, record: Record, config: SindriConfig, emit,
                         on_event: Listener | None) -> Record:
@@ -181,9 +182,9 @@ class Engine:
         self.store.forget(name)
 
     async def wait_ready(self, name: str, *, on_event: Listener | None = None,
-                         config: SindriConfig | None = None) -> Record:
+                         config: SindriConfig | None = None, emit=None) -> Record:
         """Wait until running, reachable, and the kernel answers."""
-        emit = _Emitter(name, self.store, on_event)
+        emit = emit or _Emitter(name, self.store, on_event)
         record = self.store.get(name)
         provider = self.provider(record.provider)
         budget = min(self.timeouts.provision,
@@ -274,7 +275,8 @@ class Engine:
             if facts.get("installed_ipykernel_into"):
                 emit("kernel", "the host's Python had no ipykernel: installed it into "
                      f"{facts['installed_ipykernel_into']}")
-            emit("kernel", f"kernel started (pid {facts['pid']}, Python "
+            started = "found running" if facts.get("reused") else "started"
+            emit("kernel", f"kernel {started} (pid {facts['pid']}, Python "
                  f"{facts['python']}); waiting for its answer")
             await kernel.wait_answers(self.timeouts.kernel)
         finally:
