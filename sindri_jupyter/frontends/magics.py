@@ -26,7 +26,7 @@ from typing import Any
 from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from sindri_jupyter.errors import SindriError
+from sindri_jupyter.errors import ConfigError, SindriError, UsageError
 
 NOTEBOOK_HELP = """\
 notebook forms:
@@ -95,10 +95,8 @@ class SindriMagics(Magics):
             return run_cell(argv[1], cell)
         try:
             return self._dispatch(argv)
-        except SindriError as exc:
-            if exc.exit_code == 2:
-                raise IPythonUsageError(str(exc)) from None
-            raise
+        except (UsageError, ConfigError) as exc:
+            raise IPythonUsageError(str(exc)) from None  # misuse: no traceback
 
     def _dispatch(self, argv: list[str]) -> Any:
         from sindri_jupyter.cli import dispatch, parser
