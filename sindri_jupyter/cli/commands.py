@@ -184,7 +184,7 @@ def cmd_status(args, out: Out) -> int:
         columns = ["name", "provider", "state", "endpoint", "$/h", "uptime", "cost", "note"]
         out.table(columns, [[r[c if c != "$/h" else "price_per_hour_text"]
                              for c in columns] for r in rows])
-    for provider, why in getattr(eng, "unlisted", {}).items():
+    for provider, why in eng.unlisted.items():
         out.print(f"could not list {provider}'s resources: {why}")
     for h in orphans:
         fix = ("`sindri doctor --fix` removes it" if h.provider in ("local", "ssh")
