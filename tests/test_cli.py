@@ -108,8 +108,9 @@ def test_dry_run_creates_nothing():
 
 def test_config_validate_reports_inapplicable_keys(tmp_path):
     config = tmp_path / "rp.yaml"
-    config.write_text("name: a\ndeployment: {provider: runpod}\n"
-                      "providers:\n  runpod: {compute_plan: big, docker_args: x}\n")
+    config.write_text("name: a\ndeployment: {provider: runpod, image: 'img:1'}\n"
+                      "providers:\n  runpod: {gpu_type_id: RTX 4090, compute_plan: big,"
+                      " docker_args: x}\n")
 
     result = sindri("config", "validate", str(config))
 
@@ -213,3 +214,14 @@ def test_status_all_lists_what_it_can_when_a_cloud_does_not_answer():
     assert result.returncode == 0, result.stderr
     assert "here" in result.stdout and "could not list runpod" in result.stdout
     sindri("destroy", "here", "--yes")
+
+
+def test_config_validate_runs_the_providers_offline_checks(tmp_path):
+    config = tmp_path / "nf.yaml"
+    config.write_text("name: nfp\ndeployment: {provider: northflank, image: 'nginx:1'}\n"
+                      "providers:\n  northflank: {ports: [22]}\n")
+
+    result = sindri("config", "validate", str(config))
+
+    assert result.returncode == 2
+    assert f"{config}: providers.northflank.ports: 22 is not a usable port" in result.stderr

@@ -93,6 +93,15 @@ def cmd_config(args, out: Out) -> int:
         return 0
     path = args.file or args.path or "sindri.yaml"
     config = load(path)
+    from sindri_jupyter.core.provider import load as provider_class
+
+    check = getattr(provider_class(config.provider), "validate", None)
+    if check is not None:
+        try:
+            check(config)  # the provider's own offline checks (ports, names, image)
+        except ConfigError as exc:
+            raise ConfigError([f"{path}: {p}" for p in exc.problems],
+                              hint=exc.hint) from None
     out.print(f"{path}: valid ({config.name} on {config.provider})")
     for note in section_notes(config):
         out.print(f"  {note.key}: {note.treatment}: {note.detail}")

@@ -38,14 +38,20 @@ class SSHProvider:
                                "provider"], hint="add providers: {ssh: {host: HOST}}")
         return section
 
-    async def plan(self, config: SindriConfig) -> Plan:
-        section = self._section(config)
+    @classmethod
+    def validate(cls, config: SindriConfig) -> None:
+        """The checks that need no connection (``sindri config validate``)."""
+        section = cls._section(config)
         if section.identity_file and not os.path.exists(
                 os.path.expanduser(section.identity_file)):
             raise ConfigError([f"providers.ssh.identity_file: no such file "
                                f"{section.identity_file}"],
                               hint="point it at your private key, or leave it out to use "
                               "~/.ssh/config and the agent")
+
+    async def plan(self, config: SindriConfig) -> Plan:
+        self.validate(config)
+        section = self._section(config)
         notes = section_notes(config)
         if config.deployment.image:
             notes.append(Note("deployment.image", "not applicable",

@@ -161,6 +161,11 @@ class NorthflankProvider:
         return spec.gpu_rows(*await self.catalogue())
 
     # -- Provider protocol -------------------------------------------------------
+    @staticmethod
+    def validate(config: Any) -> None:
+        """The checks that need no API call (``sindri config validate``)."""
+        spec.settings_from(config)
+
     async def plan(self, config: Any) -> Plan:
         s = spec.settings_from(config)
         choice = spec.choose(s, *await self.catalogue())

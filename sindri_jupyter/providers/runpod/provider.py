@@ -176,6 +176,11 @@ class RunPodProvider:
 
     # -- Provider protocol ------------------------------------------------------
 
+    @staticmethod
+    def validate(config: Any) -> None:
+        """The checks that need no API call (``sindri config validate``)."""
+        settings_from(config)
+
     async def plan(self, config: Any) -> Plan:
         s = settings_from(config)
         catalog = await self.catalog(s.cloud, s.gpu_count)
