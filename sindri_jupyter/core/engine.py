@@ -26,8 +26,14 @@ from sindri_jupyter.core.state import Record, Store
 from sindri_jupyter.core.types import Endpoint, Handle, Observed, Plan, State
 from sindri_jupyter.core.waiting import Backoff, Event, Listener, Timeouts, poll
 from sindri_jupyter.errors import (
-    NotFoundError, OutcomeUnknownError, ProviderAPIError, ProviderError, SindriError,
-    StateError, WaitTimeout,
+    NotFoundError,
+    OutcomeUnknownError,
+    ProviderAPIError,
+    ProviderError,
+    SindriError,
+    SSHError,
+    StateError,
+    WaitTimeout,
 )
 
 log = logging.getLogger(__name__)
@@ -86,13 +92,11 @@ class Engine:
         provider = self.provider(config.provider)
         plan = plan or await self.plan(config)
         emit("plan", _plan_line(plan), price=plan.price_per_hour)
+        data = dict(self._key_data(provider, config.name), **plan.data,
+                    limits=limits.from_config(config),
+                    config_fingerprint=fingerprint(config))
         handle = Handle(config.provider, config.name,
-                        marker=f"sindri-{secrets.token_hex(6)}",
-                        data=self._key_data(provider, config.name))
-        handle = Handle(handle.provider, handle.name, handle.marker,
-                        data=dict(handle.data, **plan.data,
-                                  limits=limits.from_config(config),
-                                  config_fingerprint=fingerprint(config)))
+                        marker=f"sindri-{secrets.token_hex(6)}", data=data)
         self.store.record_intent(config.name, config.provider, handle.marker,
                                  config_path=config_path,
                                  price_per_hour=plan.price_per_hour,
@@ -285,8 +289,6 @@ class Engine:
 
     async def _first_start(self, kernel, emit) -> dict[str, Any]:
         """Start the kernel; a host whose sshd is not up yet is tried again."""
-        from sindri_jupyter.errors import SSHError
-
         last: list[SSHError] = []
 
         async def attempt() -> dict[str, Any] | None:
@@ -359,7 +361,7 @@ class Engine:
         """Resources a provider lists as ours that the store does not know."""
         known = {(r.provider, r.resource_id) for r in self.store.all()}
         found: list[Handle] = []
-        self.unlisted: dict[str, str] = {}
+        self.unlisted = {}
         for name in providers:
             try:
                 owned = await self.provider(name).list_owned()
@@ -503,7 +505,3 @@ def _with(record: Record, handle: Handle) -> Record:
 def endpoint_dict(endpoint: Endpoint) -> dict[str, Any]:
     return {"kind": endpoint.kind, "host": endpoint.host, "port": endpoint.port,
             "user": endpoint.user, "extra": dict(endpoint.extra)}
-
-
-def endpoint_from(data: dict[str, Any] | None) -> Endpoint | None:
-    return Endpoint(**data) if data else None

@@ -123,7 +123,7 @@ def log_tail():
 def start():
     os.makedirs(WORK, mode=0o700, exist_ok=True)
     pid = recorded_pid()
-    if pid and alive(pid) and os.path.exists(CF) and not P.get("fresh"):
+    if pid and alive(pid) and os.path.exists(CF):
         with open(CF) as f:
             info = json.load(f)
         if info.get("key") == P["key"]:

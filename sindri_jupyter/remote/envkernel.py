@@ -99,14 +99,13 @@ class EnvironmentKernel:
         with os.fdopen(fd, "w") as f:
             json.dump(record, f)
 
-    async def start(self, timeout: float, *, fresh: bool = False) -> dict[str, Any]:
+    async def start(self, timeout: float) -> dict[str, Any]:
         """Start the kernel, or find the one already running; return its facts."""
         record = self._load() or {}
         key = record.get("key") or secrets.token_hex(32)
         script = bootstrap.script(
             "start", key=key, workdir=self.host_workdir, name=self.name,
-            python=self.python, cwd=self.cwd, env=self.env, fresh=fresh,
-            limits=self.limits,
+            python=self.python, cwd=self.cwd, env=self.env, limits=self.limits,
         )
         reply = bootstrap.parse_reply(await self.host.run_python(script, timeout))
         if not reply.get("ok"):

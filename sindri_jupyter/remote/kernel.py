@@ -44,7 +44,6 @@ class ExecutionResult:
     evalue: str = ""
     traceback: list[str] = field(default_factory=list)
     interrupted: bool = False
-    outputs_lost: bool = False
 
     @property
     def ok(self) -> bool:
@@ -175,7 +174,6 @@ class KernelClient:
             evalue=content.get("evalue", ""),
             traceback=list(content.get("traceback", [])),
             interrupted=run.interrupted or content.get("ename") == "KeyboardInterrupt",
-            outputs_lost=run.lost,
         )
 
     async def ensure_channels(self, budget: float) -> None:
@@ -212,7 +210,6 @@ class _Run:
     def __init__(self, kernel: KernelClient, code: str, on_output: OutputHook):
         self.k, self.code, self.on_output = kernel, code, on_output
         self.interrupted = False
-        self.lost = False
         self.route: asyncio.Queue = asyncio.Queue()
         self.msg_id = kernel._client.execute(code, allow_stdin=False)
         kernel._send(self.msg_id, self.route)
@@ -273,7 +270,6 @@ class _Run:
         self.resent, self.fence, self.fenced = True, None, False
 
     def _lose(self, what: str) -> None:
-        self.lost = True
         log.warning("the %s of a cell was lost in a reconnect; its outputs may be "
                     "incomplete", what)
 
