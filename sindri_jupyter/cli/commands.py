@@ -7,7 +7,6 @@ and raise ``SindriError`` for failures (the caller prints it once).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -179,8 +178,10 @@ def cmd_status(args, out: Out) -> int:
     rows = [status_row(s) for s in statuses]
     orphans = []
     if args.all:
+        from sindri_jupyter.cli.doctor import credentialed_providers
+
         names = sorted({s.record.provider for s in statuses} | {"local"}
-                       | {p for p, var in _CREDENTIALS.items() if os.environ.get(var)})
+                       | set(credentialed_providers()))
         orphans = sync.run(eng.orphans(names))
     if args.json:
         out.json({"environments": rows, "unrecorded": [
@@ -200,9 +201,6 @@ def cmd_status(args, out: Out) -> int:
                else "delete it in the provider's console, or it keeps billing")
         out.print(f"not recorded: {h.provider} {h.name} {h.resource_id} ({fix})")
     return 0
-
-
-_CREDENTIALS = {"runpod": "RUNPOD_API_KEY", "northflank": "NORTHFLANK_API_TOKEN"}
 
 
 def status_row(status) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import os
@@ -101,8 +102,6 @@ async def _stray_kernels(fix: bool) -> list[Check]:
 
 async def _stop_local_kernel(folder) -> None:
     """Stop a kernel this machine runs for ``folder``, then remove the folder."""
-    import shutil
-
     from sindri_jupyter.remote import bootstrap
     from sindri_jupyter.remote.envkernel import LocalHost
 
@@ -127,7 +126,8 @@ async def gpus(provider: str | None, min_vram: float | None) -> list[dict[str, A
     try:
         for name in names:
             if name == "local":
-                rows.extend(local_gpus())
+                # nvidia-smi blocks: keep it off the shared loop thread.
+                rows.extend(await asyncio.to_thread(local_gpus))
                 continue
             catalog = getattr(engine.provider(name), "gpus", None)
             if catalog is None:
@@ -152,13 +152,18 @@ def _catalog_providers() -> list[str]:
     """``local``, then each provider with ``gpus()`` whose credential is set."""
     from sindri_jupyter.core import provider as registry
 
-    names = ["local"]
+    return ["local"] + [name for name in credentialed_providers()
+                        if hasattr(registry.load(name), "gpus")]
+
+
+def credentialed_providers() -> list[str]:
+    """Cloud providers whose credential variable is set (``credential_env``)."""
+    from sindri_jupyter.core import provider as registry
+
+    names = []
     for name in registry.available():
-        if name == "local":
-            continue
-        cls = registry.load(name)
-        credential = getattr(cls, "credential_env", None)
-        if hasattr(cls, "gpus") and (credential is None or os.environ.get(credential)):
+        credential = getattr(registry.load(name), "credential_env", None)
+        if credential and os.environ.get(credential):
             names.append(name)
     return names
 

@@ -415,7 +415,7 @@ class Engine:
             return
         from sindri_jupyter.remote import hosts
 
-        kernel = hosts.environment_kernel(record, None)
+        kernel = hosts.environment_kernel(record, None, with_env=False)
         try:
             await kernel.stop(self.timeouts.kernel, remove=remove)
         except SindriError as exc:

@@ -63,18 +63,14 @@ def label(row: dict[str, Any]) -> str:
 
 
 def table_text(rows: Sequence[dict[str, Any]]) -> str:
-    from sindri_jupyter.cli.render import plain_table
+    from sindri_jupyter.cli.render import money, plain_table
 
     if not rows:
         return "no GPUs found"
     columns = ["provider", "id", "name", "vram_gb", "$/h", "availability"]
     return plain_table(columns, [[r.get("provider", ""), r.get("id", ""), r.get("name", ""),
-                                  r.get("vram_gb", ""), _money(price_of(r)),
+                                  r.get("vram_gb", ""), money(price_of(r)),
                                   r.get("availability", "")] for r in rows])
-
-
-def _money(value: float | None) -> str:
-    return "-" if value is None else f"${value:.2f}"
 
 
 def show_picker(provider: str | None = None, min_vram: float | None = None, *,

@@ -70,7 +70,7 @@ async def probe(record, timeout: float = PROBE_TIMEOUT) -> Probe:
     from sindri_jupyter.errors import SindriError
     from sindri_jupyter.remote import hosts
 
-    kernel = hosts.environment_kernel(record, None)
+    kernel = hosts.environment_kernel(record, None, with_env=False)
     try:
         info = await kernel.connection_info()
         reply = await asyncio.wait_for(_ask(info), timeout)

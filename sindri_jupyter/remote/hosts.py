@@ -37,7 +37,10 @@ def kernel_env(record: "Record", config: "SindriConfig | None") -> dict[str, str
     return dict(config.deployment.env) if config else {}
 
 
-def environment_kernel(record: "Record", config: "SindriConfig | None") -> EnvironmentKernel:
+def environment_kernel(record: "Record", config: "SindriConfig | None", *,
+                       with_env: bool = True) -> EnvironmentKernel:
+    """The environment's kernel. ``with_env=False`` skips reading the config for
+    the kernel's variables: only a start needs them, not a probe or a stop."""
     data = record.handle_data
     endpoint = record.endpoint or {}
     kind = endpoint.get("kind", "local")
@@ -55,7 +58,7 @@ def environment_kernel(record: "Record", config: "SindriConfig | None") -> Envir
     return EnvironmentKernel(
         record.name, host, paths.env_dir(record.name), workdir,
         python=data.get("python") if kind == "ssh" else None,
-        cwd=data.get("cwd"), env=kernel_env(record, config),
+        cwd=data.get("cwd"), env=kernel_env(record, config) if with_env else {},
         limits=watchdog_limits(record),
     )
 

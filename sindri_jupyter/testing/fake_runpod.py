@@ -26,11 +26,10 @@ import json
 import secrets
 import socket
 import threading
-import dataclasses
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -68,7 +67,7 @@ class Logged:
     body: Any
     status: int  # 0 when the connection was dropped without an answer
     op: str
-    at: float = dataclasses.field(default_factory=time.monotonic)
+    at: float = field(default_factory=time.monotonic)
 
 
 class FakeRunPod:
