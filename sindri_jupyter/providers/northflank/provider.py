@@ -30,6 +30,7 @@ becomes a team SSH identity restricted to the project and the marker tag.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -99,7 +100,7 @@ class NorthflankProvider:
         self._owns_api = api is None
         self._executable = executable
         self._stuck_after = stuck_after
-        self._catalog: tuple[float, list[dict], list[dict]] | None = None
+        self._catalog: tuple[float, asyncio.Future] | None = None
         self._diagnoser: Diagnoser | None = None
 
     @property
@@ -151,10 +152,22 @@ class NorthflankProvider:
         """Plans and regions (with GPU devices), cached for an hour."""
         api, now = self.api(), time.monotonic()
         if self._catalog is None or now - self._catalog[0] > CATALOG_TTL:
-            plans = await api.call("list plans", api.sdk.list.plans)
-            regions = await api.call("list regions", api.sdk.list.regions)
-            self._catalog = (now, plans["plans"], regions["regions"])
-        return self._catalog[1], self._catalog[2]
+            # Share the requests in flight: ten deploys at once ask once.
+            self._catalog = (now, asyncio.ensure_future(self._fetch_catalogue(api)))
+        task = self._catalog[1]
+        try:
+            return await asyncio.shield(task)
+        except Exception:  # re-raised; only drops the cache entry
+            if self._catalog is not None and self._catalog[1] is task:
+                self._catalog = None  # a failure is not cached
+            raise
+
+    @staticmethod
+    async def _fetch_catalogue(api) -> tuple[list[dict], list[dict]]:
+        plans, regions = await asyncio.gather(
+            api.call("list plans", api.sdk.list.plans),
+            api.call("list regions", api.sdk.list.regions))
+        return plans["plans"], regions["regions"]
 
     async def gpus(self) -> list[dict[str, Any]]:
         """The GPU catalog for ``sindri gpus``: VRAM, price per GPU-hour, regions."""

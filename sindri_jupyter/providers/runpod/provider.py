@@ -30,6 +30,7 @@ with its working files in a private folder on the container disk.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import ipaddress
 import logging
@@ -140,7 +141,7 @@ class RunPodProvider:
         self._env = os.environ if environ is None else environ
         self._client = client
         self._owns_client = client is None
-        self._catalogs: dict[tuple[str, int], tuple[float, list[GpuType]]] = {}
+        self._catalogs: dict[tuple[str, int], tuple[float, asyncio.Future]] = {}
 
     @property
     def base_url(self) -> str:
@@ -163,15 +164,22 @@ class RunPodProvider:
         key, now = (cloud, count), time.monotonic()
         cached = self._catalogs.get(key)
         if cached and now - cached[0] < CATALOG_TTL:
-            return cached[1]
-        found = await self.client().gpu_types(availability=True, count=count, cloud=cloud)
-        self._catalogs[key] = (now, found)
-        return found
+            return await asyncio.shield(cached[1])
+        # Share the request in flight: a workshop plans 30 deploys at once.
+        task = asyncio.ensure_future(
+            self.client().gpu_types(availability=True, count=count, cloud=cloud))
+        self._catalogs[key] = (now, task)
+        try:
+            return await asyncio.shield(task)
+        except Exception:  # re-raised; only drops the cache entry
+            if self._catalogs.get(key, (0.0, None))[1] is task:
+                del self._catalogs[key]  # a failure is not cached
+            raise
 
     async def gpus(self) -> list[dict[str, Any]]:
         """The catalog for ``sindri gpus``: VRAM, both prices, live availability."""
-        secure = await self.catalog("SECURE", 1)
-        community = await self.catalog("COMMUNITY", 1)
+        secure, community = await asyncio.gather(self.catalog("SECURE", 1),
+                                                 self.catalog("COMMUNITY", 1))
         return gpus.table(secure, community)
 
     # -- Provider protocol ------------------------------------------------------
