@@ -10,25 +10,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from sindri_jupyter.config.models import RETIRED_VALUES, RunPodSection
 from sindri_jupyter.core.types import Handle, Note
 from sindri_jupyter.errors import ConfigError
 
 MARKER_ENV = "SINDRI_MARKER"
 NAME_ENV = "SINDRI_ENV"
-NOT_APPLICABLE = {
-    "compute_plan": "RunPod GPU pods have no compute plan: vCPU and memory come with "
-    "the GPU type and count",
-    "docker_args": "RunPod takes no Docker runtime flags (shared memory and the like "
-    "are fixed per machine); a start command goes in the image",
-}
-RETIRED = {
-    "interruptible": "spot (interruptible) pods were removed from RunPod's API in 2026",
-    "spot": "spot (interruptible) pods were removed from RunPod's API in 2026",
-    "bid_per_gpu": "spot (interruptible) pods were removed from RunPod's API in 2026",
-    "support_public_ip": "REST v2 has no public-IP knob; SECURE cloud always has one",
-    "min_vcpu_count": "REST v2 derives vCPUs from the GPU type",
-    "min_memory_in_gb": "REST v2 derives memory from the GPU type",
-}
+# One source of truth for both tables: the config model.
+NOT_APPLICABLE = RunPodSection.NOT_APPLICABLE
+RETIRED = RunPodSection.RETIRED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +63,7 @@ def settings_from(config: Any) -> Settings:
     if cloud not in ("SECURE", "COMMUNITY"):
         raise ConfigError(
             [f"providers.runpod.cloud_type: {cloud!r} is not available on RunPod"],
-            hint=RETIRED["spot"] + "; use SECURE or COMMUNITY"
-            if cloud in ("SPOT", "INTERRUPTIBLE") else "use SECURE or COMMUNITY",
+            hint=RETIRED_VALUES.get(cloud, "use SECURE or COMMUNITY"),
         )
     gpu = opt("gpu_type_id") or getattr(want_gpu, "type", None)
     if not gpu:
