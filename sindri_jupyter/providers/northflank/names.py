@@ -16,7 +16,6 @@ import hashlib
 import re
 
 NAME_RE = re.compile(r"^[a-zA-Z]((-|\s)?[a-zA-Z0-9]+((-|\s)[a-zA-Z0-9]+)*)?$")
-TAG_RE = re.compile(r"^[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*$")
 PROJECT_MAX = 39
 SERVICE_MAX = 54
 TAG_MAX = 100

@@ -94,7 +94,6 @@ class NorthflankProvider:
                  executable: str = cli.EXECUTABLE) -> None:
         # ``section`` follows the registry's calling convention; every call reads
         # the config it is given, so one provider serves many configs.
-        self._section = section
         self._env = os.environ if environ is None else environ
         self._api = api
         self._owns_api = api is None

@@ -137,7 +137,6 @@ class RunPodProvider:
     ) -> None:
         # ``section`` is accepted for the registry's calling convention; every
         # call reads the config it is given, so one provider serves many configs.
-        self._section = section
         self._env = os.environ if environ is None else environ
         self._client = client
         self._owns_client = client is None
